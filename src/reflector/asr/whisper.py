@@ -1,0 +1,197 @@
+"""Batched Whisper inference with faster-whisper over packed windows, with hallucination guards."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import structlog
+
+from reflector.asr.registry import ModelLocation
+from reflector.asr.windows import Window
+from reflector.domain import Word
+
+log = structlog.get_logger(__name__)
+
+SAMPLE_RATE = 16_000
+# Whisper's own quality gates (as in the reference implementation): text that compresses too
+# well is a repetition loop; a low log-probability with a high no-speech probability is noise.
+COMPRESSION_RATIO_LIMIT = 2.4
+LOGPROB_LIMIT = -1.0
+NO_SPEECH_LIMIT = 0.6
+_FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+_LANGUAGE_PROBE_WINDOWS = 3
+
+
+@dataclass(frozen=True)
+class AsrOptions:
+    language: str | None = None
+    """ISO code such as ``en``; ``None`` detects it (multilingual models)."""
+    task: Literal["transcribe", "translate"] = "transcribe"
+    beam_size: int = 5
+    batch_size: int = 8
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+
+
+@dataclass
+class AsrStats:
+    windows: int = 0
+    retried_windows: int = 0
+    dropped_segments: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+_model_cache: dict[tuple[str, str, str, int], object] = {}
+_model_cache_lock = threading.Lock()
+
+
+def load_whisper(
+    location: ModelLocation, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0
+) -> WhisperEngine:
+    """Load a model once per process and share it (CTranslate2 models are thread-safe)."""
+    from faster_whisper import WhisperModel
+
+    key = (str(location.path), device, compute_type, cpu_threads)
+    with _model_cache_lock:
+        model = _model_cache.get(key)
+        if model is None:
+            model = WhisperModel(
+                str(location.path),
+                device=device,
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                local_files_only=True,
+            )
+            _model_cache[key] = model
+    return WhisperEngine(model, location)
+
+
+class WhisperEngine:
+    """Transcribes windows of 16 kHz mono float32 audio into timed words."""
+
+    def __init__(self, model: object, location: ModelLocation) -> None:
+        from faster_whisper import BatchedInferencePipeline
+
+        self.model = model
+        self.location = location
+        self._batched = BatchedInferencePipeline(model)
+
+    @property
+    def name(self) -> str:
+        return self.location.name
+
+    def detect_language(self, samples: np.ndarray, windows: Sequence[Window]) -> tuple[str, float]:
+        """Average language probabilities over the longest few windows (one can mislead)."""
+        if not self.location.multilingual:
+            return "en", 1.0
+        probe = sorted(windows, key=lambda w: w.duration, reverse=True)[:_LANGUAGE_PROBE_WINDOWS]
+        totals: dict[str, float] = {}
+        for window in probe:
+            _, _, all_probs = self.model.detect_language(audio=window.audio(samples))
+            for language, probability in all_probs:
+                totals[language] = totals.get(language, 0.0) + probability / len(probe)
+        language = max(totals, key=totals.__getitem__)
+        return language, round(totals[language], 4)
+
+    def transcribe(
+        self,
+        samples: np.ndarray,
+        windows: Sequence[Window],
+        options: AsrOptions,
+        on_window: Callable[[int], None] | None = None,
+        stats: AsrStats | None = None,
+    ) -> Iterator[list[Word]]:
+        """Yield each window's words in recording time, one batch of windows at a time."""
+        if options.language is None:
+            raise ValueError("detect the language first (AsrOptions.language is None)")
+        stats = stats or AsrStats()
+        done = 0
+        for first in range(0, len(windows), options.batch_size):
+            batch = list(windows[first : first + options.batch_size])
+            for window, segments in zip(
+                batch, self._decode_batch(samples, batch, options), strict=True
+            ):
+                stats.windows += 1
+                if any(_looks_hallucinated(s) for s in segments):
+                    stats.retried_windows += 1
+                    segments = self._decode_with_fallback(window.audio(samples), options)
+                kept = [s for s in segments if not _looks_hallucinated(s)]
+                stats.dropped_segments += len(segments) - len(kept)
+                yield [
+                    _word_in_recording_time(w, window)
+                    for s in kept
+                    for w in (s.words or [])
+                    if w.word.strip()
+                ]
+                done += 1
+                if on_window:
+                    on_window(done)
+
+    def _decode_batch(
+        self, samples: np.ndarray, batch: list[Window], options: AsrOptions
+    ) -> list[list]:
+        """Run one batched forward pass; returns each window's segments in window-local time."""
+        pieces = [w.audio(samples) for w in batch]
+        bounds = np.cumsum([0] + [len(p) for p in pieces]) / SAMPLE_RATE
+        clips = [{"start": float(a), "end": float(b)} for a, b in itertools.pairwise(bounds)]
+        segments, _ = self._batched.transcribe(
+            np.concatenate(pieces),
+            language=options.language,
+            task=options.task,
+            beam_size=options.beam_size,
+            batch_size=len(batch),
+            word_timestamps=True,
+            vad_filter=False,
+            clip_timestamps=clips,
+            initial_prompt=options.initial_prompt,
+            hotwords=options.hotwords,
+        )
+        per_window: list[list] = [[] for _ in batch]
+        starts = bounds[:-1]
+        for segment in segments:
+            index = int(np.searchsorted(starts, segment.start + 1e-6, side="right") - 1)
+            offset = float(starts[index])
+            per_window[index].append(_shift_segment(segment, -offset))
+        return per_window
+
+    def _decode_with_fallback(self, audio: np.ndarray, options: AsrOptions) -> list:
+        """Sequential decoding with temperature fallback, for windows that failed the gates."""
+        segments, _ = self.model.transcribe(
+            audio,
+            language=options.language,
+            task=options.task,
+            beam_size=options.beam_size,
+            word_timestamps=True,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            temperature=_FALLBACK_TEMPERATURES,
+            compression_ratio_threshold=COMPRESSION_RATIO_LIMIT,
+            log_prob_threshold=LOGPROB_LIMIT,
+            no_speech_threshold=NO_SPEECH_LIMIT,
+            initial_prompt=options.initial_prompt,
+            hotwords=options.hotwords,
+        )
+        return list(segments)
+
+
+def _looks_hallucinated(segment) -> bool:
+    if segment.compression_ratio > COMPRESSION_RATIO_LIMIT:
+        return True
+    return segment.no_speech_prob > NO_SPEECH_LIMIT and segment.avg_logprob < LOGPROB_LIMIT
+
+
+def _shift_segment(segment, delta: float):
+    words = [replace(w, start=w.start + delta, end=w.end + delta) for w in segment.words or []]
+    return replace(segment, start=segment.start + delta, end=segment.end + delta, words=words)
+
+
+def _word_in_recording_time(word, window: Window) -> Word:
+    start = window.to_recording_time(word.start)
+    end = max(start, window.to_recording_time(word.end, is_end=True))
+    probability = min(max(float(word.probability), 0.0), 1.0)
+    return Word(text=word.word, start=round(start, 3), end=round(end, 3), probability=probability)

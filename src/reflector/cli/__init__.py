@@ -1,0 +1,1 @@
+"""The ``reflector`` command line."""

@@ -1,0 +1,88 @@
+"""Words, segments and transcripts. Times are seconds from the start of the recording."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def speaker_label(speaker: int | None, names: dict[int, str] | None = None) -> str | None:
+    """How a speaker number is shown to people: a known name, else ``Speaker N`` (1-based)."""
+    if speaker is None:
+        return None
+    if names and speaker in names:
+        return names[speaker]
+    return f"Speaker {speaker + 1}"
+
+
+class _Timed(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _end_not_before_start(self) -> _Timed:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+class Word(_Timed):
+    """One recognised word; ``text`` keeps Whisper's leading space and punctuation."""
+
+    text: str
+    probability: float = Field(default=1.0, ge=0, le=1)
+    speaker: int | None = Field(default=None, ge=0)
+    """0-based speaker number; stable within one transcript."""
+
+
+class Segment(_Timed):
+    """A run of words by one speaker, usually a sentence or a caption line."""
+
+    text: str
+    speaker: int | None = Field(default=None, ge=0)
+    words: list[Word] = Field(default_factory=list)
+    confidence: float = Field(default=1.0, ge=0, le=1)
+    """Mean word probability."""
+
+
+class Transcript(BaseModel):
+    """The result of transcribing one recording."""
+
+    model_config = ConfigDict(frozen=True)
+
+    language: str | None = None
+    language_probability: float | None = Field(default=None, ge=0, le=1)
+    duration: float = Field(default=0.0, ge=0)
+    """Length of the recording in seconds."""
+    speech_duration: float = Field(default=0.0, ge=0)
+    """Seconds the voice detector marked as speech."""
+    segments: list[Segment] = Field(default_factory=list)
+    model: str | None = None
+    speaker_names: dict[int, str] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    """Human-readable remarks, e.g. that no speech was found."""
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for s in self.segments for w in s.words]
+
+    @property
+    def speakers(self) -> list[int]:
+        """Speaker numbers in order of first appearance."""
+        seen: dict[int, None] = {}
+        for segment in self.segments:
+            if segment.speaker is not None:
+                seen.setdefault(segment.speaker, None)
+        return list(seen)
+
+    def label(self, speaker: int | None) -> str | None:
+        return speaker_label(speaker, self.speaker_names)

@@ -1,0 +1,1 @@
+"""Pipelines: engines wired into jobs (file transcription first)."""

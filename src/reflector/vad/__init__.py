@@ -1,0 +1,11 @@
+"""Voice activity detection with Silero VAD (the ONNX model shipped inside faster-whisper)."""
+
+from reflector.vad.silero import (
+    FRAME_SAMPLES,
+    SileroVad,
+    SpeechRegion,
+    VadOptions,
+    regions_from_probabilities,
+)
+
+__all__ = ["FRAME_SAMPLES", "SileroVad", "SpeechRegion", "VadOptions", "regions_from_probabilities"]
