@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install Reflector into ./.venv on a fresh Debian machine.
+#   bash scripts/install.sh         the product (Debian packages when run as root, Python packages)
+#   bash scripts/install.sh --dev   also test tools and the real-speech test recordings
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+# FFmpeg tools for users, eSpeak NG for speech in many languages, sox and alsa-utils
+# (its /usr/share/sounds/alsa/*.wav are real recorded voices) for tests.
+apt_packages=(ffmpeg espeak-ng sox alsa-utils)
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "warning: please install these Debian packages: ${missing[*]}" >&2
+  fi
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+if [ "$dev" = 1 ]; then
+  .venv/bin/pip install -q -e ".[dev]"
+else
+  .venv/bin/pip install -q -e .
+fi
+
+if [ "$dev" = 1 ]; then
+  # Real read speech with reference text ships in the PocketSphinx source distribution.
+  data=.cache/testdata
+  if [ ! -d "$data/pocketsphinx/librivox" ]; then
+    mkdir -p "$data/download"
+    .venv/bin/pip download -q --no-binary :all: --no-deps pocketsphinx==5.1.1 -d "$data/download"
+    tar -xzf "$data"/download/pocketsphinx-5.1.1.tar.gz -C "$data/download" \
+      pocketsphinx-5.1.1/test/data
+    rm -rf "$data/pocketsphinx"
+    mv "$data/download/pocketsphinx-5.1.1/test/data" "$data/pocketsphinx"
+    rm -rf "$data/download"
+  fi
+fi
+echo "Reflector is installed in .venv (run .venv/bin/reflector --help)"
