@@ -51,7 +51,7 @@ class DecodedAudio:
 
 
 ProgressCallback = Callable[[float], None]
-"""Called with the seconds of audio decoded so far."""
+"""Called with the fraction of the file decoded so far (when its duration is known)."""
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -175,8 +175,8 @@ def decode_file(
     errors: list[Exception] = []
     for chunk in iter_pcm_chunks(path, on_error=errors.append):
         buffer.append(chunk)
-        if on_progress:
-            on_progress(buffer.size / SAMPLE_RATE)
+        if on_progress and info.duration:
+            on_progress(min(buffer.size / SAMPLE_RATE / info.duration, 1.0))
     samples = buffer.finish()
     if len(samples) == 0:
         if errors:

@@ -62,7 +62,7 @@ def transcribe_file(
     engine = engine or load_engine(options, data_dir)
     progress.report("loading model", 1.0)
 
-    audio = decode_file(path, on_progress=_decode_progress(progress, path))
+    audio = decode_file(path, on_progress=lambda done: progress.report("decoding", done))
     samples = audio.samples
     duration = audio.duration
     notes: list[str] = []
@@ -123,15 +123,3 @@ def transcribe_file(
         model=engine.name,
         notes=notes,
     )
-
-
-def _decode_progress(progress: StagedProgress, path: str | os.PathLike[str]):
-    from reflector.audio import probe
-
-    expected = probe(path).duration or 0.0
-
-    def report(decoded_seconds: float) -> None:
-        if expected > 0:
-            progress.report("decoding", decoded_seconds / expected)
-
-    return report
