@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     asr_model: str = "base"
     """Bundled model name (``base``, ``tiny.en``) or a CTranslate2 model directory."""
     asr_device: Literal["cpu", "cuda", "auto"] = "cpu"
-    asr_compute_type: str = "int8"
-    """CTranslate2 compute type: ``int8`` on CPU, ``float16``/``int8_float16`` on CUDA."""
+    asr_compute_type: str = "auto"
+    """CTranslate2 compute type; ``auto`` is ``int8`` on CPU and ``float16`` on CUDA."""
     asr_cpu_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     asr_batch_size: int = Field(default=8, ge=1, le=64)
     asr_beam_size: int = Field(default=5, ge=1, le=10)

@@ -51,10 +51,14 @@ _model_cache_lock = threading.Lock()
 
 
 def load_whisper(
-    location: ModelLocation, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0
+    location: ModelLocation, device: str = "cpu", compute_type: str = "auto", cpu_threads: int = 0
 ) -> WhisperEngine:
     """Load a model once per process and share it (CTranslate2 models are thread-safe)."""
     from faster_whisper import WhisperModel
+
+    if compute_type == "auto":
+        # int8 is the fastest exact-enough choice on CPUs; GPUs want half precision.
+        compute_type = "int8" if device == "cpu" else "float16"
 
     key = (str(location.path), device, compute_type, cpu_threads)
     with _model_cache_lock:

@@ -29,7 +29,7 @@ class TranscribeOptions:
     beam_size: int = 5
     batch_size: int = 8
     device: str = "cpu"
-    compute_type: str = "int8"
+    compute_type: str = "auto"
     cpu_threads: int = 0
     vad: VadOptions = field(default_factory=VadOptions)
 
