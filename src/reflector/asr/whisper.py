@@ -56,6 +56,10 @@ def load_whisper(
     """Load a model once per process and share it (CTranslate2 models are thread-safe)."""
     from faster_whisper import WhisperModel
 
+    if device == "auto":
+        import ctranslate2
+
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     if compute_type == "auto":
         # int8 is the fastest exact-enough choice on CPUs; GPUs want half precision.
         compute_type = "int8" if device == "cpu" else "float16"
