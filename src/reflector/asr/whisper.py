@@ -14,6 +14,7 @@ import structlog
 from reflector.asr.registry import ModelLocation
 from reflector.asr.windows import Window
 from reflector.domain import Word
+from reflector.vad import SpeechRegion
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +26,9 @@ LOGPROB_LIMIT = -1.0
 NO_SPEECH_LIMIT = 0.6
 _FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 _LANGUAGE_PROBE_WINDOWS = 3
+# A packed speech piece this long with fewer words than this per second is decoded again.
+RESCUE_MIN_SECONDS = 1.0
+RESCUE_MIN_WORDS_PER_SECOND = 0.8
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class AsrOptions:
     """ISO code such as ``en``; ``None`` detects it (multilingual models)."""
     task: Literal["transcribe", "translate"] = "transcribe"
     beam_size: int = 5
-    batch_size: int = 8
+    batch_size: int = 4
     initial_prompt: str | None = None
     hotwords: str | None = None
 
@@ -43,6 +47,7 @@ class AsrStats:
     windows: int = 0
     retried_windows: int = 0
     dropped_segments: int = 0
+    rescued_pieces: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -121,24 +126,67 @@ class WhisperEngine:
         done = 0
         for first in range(0, len(windows), options.batch_size):
             batch = list(windows[first : first + options.batch_size])
-            for window, segments in zip(
-                batch, self._decode_batch(samples, batch, options), strict=True
-            ):
+            decoded = self._decode_windows(samples, batch, options, stats)
+            self._rescue_missed_pieces(samples, batch, decoded, options, stats)
+            for words in decoded:
                 stats.windows += 1
-                if any(_looks_hallucinated(s) for s in segments):
-                    stats.retried_windows += 1
-                    segments = self._decode_with_fallback(window.audio(samples), options)
-                kept = [s for s in segments if not _looks_hallucinated(s)]
-                stats.dropped_segments += len(segments) - len(kept)
-                yield [
+                done += 1
+                yield words
+                if on_window:
+                    on_window(done)
+
+    def _decode_windows(
+        self, samples: np.ndarray, batch: list[Window], options: AsrOptions, stats: AsrStats
+    ) -> list[list[Word]]:
+        """Batched decoding, gated: failing windows are decoded again with fallback."""
+        results = []
+        for window, segments in zip(
+            batch, self._decode_batch(samples, batch, options), strict=True
+        ):
+            if any(_looks_hallucinated(s) for s in segments):
+                stats.retried_windows += 1
+                segments = self._decode_with_fallback(window.audio(samples), options)
+            kept = [s for s in segments if not _looks_hallucinated(s)]
+            stats.dropped_segments += len(segments) - len(kept)
+            results.append(
+                [
                     _word_in_recording_time(w, window)
                     for s in kept
                     for w in (s.words or [])
                     if w.word.strip()
                 ]
-                done += 1
-                if on_window:
-                    on_window(done)
+            )
+        return results
+
+    def _rescue_missed_pieces(
+        self,
+        samples: np.ndarray,
+        batch: list[Window],
+        decoded: list[list[Word]],
+        options: AsrOptions,
+        stats: AsrStats,
+    ) -> None:
+        """Decode again, on its own, any packed speech piece that came back (nearly) empty.
+
+        Without timestamps Whisper sometimes stops early in a packed window or skips a quiet
+        voice; a piece with far fewer words than speech has gets a second, undistracted look.
+        """
+        missed = [
+            (index, piece)
+            for index, window in enumerate(batch)
+            for piece in window.pieces
+            if piece.duration >= RESCUE_MIN_SECONDS
+            and len(_words_in(decoded[index], piece)) < RESCUE_MIN_WORDS_PER_SECOND * piece.duration
+        ]
+        for first in range(0, len(missed), options.batch_size):
+            chunk = missed[first : first + options.batch_size]
+            alone = [Window((piece,)) for _, piece in chunk]
+            rescued = self._decode_windows(samples, alone, options, stats)
+            for (index, piece), words in zip(chunk, rescued, strict=True):
+                if len(words) > len(_words_in(decoded[index], piece)):
+                    stats.rescued_pieces += 1
+                    others = [w for w in decoded[index] if not _inside(w, piece)]
+                    decoded[index] = sorted(others + words, key=lambda w: w.start)
 
     def _decode_batch(
         self, samples: np.ndarray, batch: list[Window], options: AsrOptions
@@ -162,7 +210,10 @@ class WhisperEngine:
         per_window: list[list] = [[] for _ in batch]
         starts = bounds[:-1]
         for segment in segments:
-            index = int(np.searchsorted(starts, segment.start + 1e-6, side="right") - 1)
+            # The midpoint, not the start: faster-whisper rounds times to the millisecond, so a
+            # segment starting exactly at its clip can appear to start in the previous one.
+            middle = (segment.start + segment.end) / 2
+            index = int(np.searchsorted(starts, middle, side="right") - 1)
             offset = float(starts[index])
             per_window[index].append(_shift_segment(segment, -offset))
         return per_window
@@ -185,6 +236,14 @@ class WhisperEngine:
             hotwords=options.hotwords,
         )
         return list(segments)
+
+
+def _inside(word: Word, piece: SpeechRegion) -> bool:
+    return piece.start <= (word.start + word.end) / 2 < piece.end
+
+
+def _words_in(words: list[Word], piece: SpeechRegion) -> list[Word]:
+    return [w for w in words if _inside(w, piece)]
 
 
 def _looks_hallucinated(segment) -> bool:
