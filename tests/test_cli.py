@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from reflector.audio import SAMPLE_RATE, write_wav
 from reflector.cli.main import main
 from reflector.domain import Transcript
 from reflector.settings import get_settings
-from tests.conftest import word_error_rate
+from tests.conftest import REPO, word_error_rate
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +52,10 @@ def test_srt_output_parses_and_matches_speech(capsys, piper_clip):
     assert cues
     assert [c.index for c in cues] == list(range(1, len(cues) + 1))
     assert all(c.start < c.end for c in cues)
-    assert word_error_rate(piper_clip.text, " ".join(c.content for c in cues)) <= 0.08
+    # One voice speaks: every cue is labelled with the same, first speaker.
+    assert all(c.content.startswith("Speaker 1: ") for c in cues)
+    spoken = " ".join(c.content.removeprefix("Speaker 1: ") for c in cues)
+    assert word_error_rate(piper_clip.text, spoken) <= 0.08
 
 
 @pytest.mark.slow
@@ -168,7 +172,7 @@ def test_models_lists_bundled_models(capsys):
 
 @pytest.mark.slow
 def test_installed_command_shows_progress_on_stderr(piper_clip):
-    binary = shutil.which("reflector", path=str(__import__("pathlib").Path(sys.executable).parent))
+    binary = shutil.which("reflector", path=str(Path(sys.executable).parent))
     assert binary, "the reflector entry point must be installed"
     result = subprocess.run(
         [binary, "transcribe", str(piper_clip.path), "--model", "tiny.en", "--progress"],
@@ -180,3 +184,50 @@ def test_installed_command_shows_progress_on_stderr(piper_clip):
     assert "billing service" in result.stdout.lower()
     assert "100%" in result.stderr
     assert "transcribing" in result.stderr or "done" in result.stderr
+
+
+EXAMPLE = REPO / "examples" / "standup.mp3"
+
+
+@pytest.mark.slow
+def test_two_person_meeting_gets_two_speakers_per_word(capsys):
+    """The bundled example: two voices taking turns, labelled without being told how many."""
+    code, out, err = run(capsys, "transcribe", str(EXAMPLE), "-f", "json", "-q")
+    assert code == 0, err
+    transcript = Transcript.model_validate_json(out)
+    assert transcript.speakers == [0, 1]
+    assert all(w.speaker is not None for w in transcript.words)
+    assert [s.speaker for s in transcript.segments[:3]] == [0, 0, 0]  # the host opens
+    assert transcript.segments[3].speaker == 1  # "Sure." is the second voice
+    assert [len(p.embedding or []) for p in transcript.speaker_profiles] == [192, 192]
+
+
+@pytest.mark.slow
+def test_vtt_has_voice_tags_for_each_speaker(capsys):
+    code, out, _ = run(capsys, "transcribe", str(EXAMPLE), "-f", "vtt", "-q")
+    assert code == 0
+    voices = {c.voice for c in webvtt.from_buffer(io.StringIO(out))}
+    assert voices == {"Speaker 1", "Speaker 2"}
+
+
+@pytest.mark.slow
+def test_no_diarize_leaves_speakers_unknown(capsys):
+    code, out, _ = run(capsys, "transcribe", str(EXAMPLE), "-f", "json", "-q", "--no-diarize")
+    assert code == 0
+    transcript = Transcript.model_validate_json(out)
+    assert transcript.words and transcript.speakers == []
+    assert transcript.speaker_profiles == []
+
+
+@pytest.mark.slow
+def test_speaker_count_hint_is_respected(capsys):
+    code, out, _ = run(capsys, "transcribe", str(EXAMPLE), "-f", "json", "-q", "--speakers", "1")
+    assert code == 0
+    assert Transcript.model_validate_json(out).speakers == [0]
+
+
+def test_contradictory_speaker_hints(capsys):
+    code, _, err = run(
+        capsys, "transcribe", str(EXAMPLE), "--min-speakers", "4", "--max-speakers", "2"
+    )
+    _assert_one_line_error(code, err, 2, "min_speakers (4) is greater than max_speakers (2)")

@@ -61,6 +61,28 @@ def _choose_language(language: str) -> str | None:
     return language
 
 
+def _speaker_hints(exactly: int | None, at_least: int | None, at_most: int | None):
+    from reflector.diarization import DiarizationOptions
+
+    try:
+        return DiarizationOptions(num_speakers=exactly, min_speakers=at_least, max_speakers=at_most)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _diarizer(settings):
+    from reflector.diarization import make_diarizer
+
+    try:
+        return make_diarizer(
+            settings.diarization_backend,
+            url=settings.diarization_url,
+            api_key=settings.diarization_api_key,
+        )
+    except ValueError as exc:
+        raise CliError(f"diarization is misconfigured: {exc}") from exc
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """Write next to the target, then rename, so a failure never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +105,10 @@ def _write_atomically(path: Path, text: str) -> None:
 @click.option("--translate", is_flag=True, help="Translate the speech into English.")
 @click.option("--beam-size", type=click.IntRange(1, 10), help="Beam width (default 5).")
 @click.option("--batch-size", type=click.IntRange(1, 64), help="Windows decoded together.")
+@click.option("--speakers", type=click.IntRange(1, 64), help="Exactly this many speakers.")
+@click.option("--min-speakers", type=click.IntRange(1, 64), help="At least this many speakers.")
+@click.option("--max-speakers", type=click.IntRange(1, 64), help="At most this many speakers.")
+@click.option("--no-diarize", is_flag=True, help="Do not label speakers.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no notes.")
 @click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
 def transcribe(
@@ -94,6 +120,10 @@ def transcribe(
     translate: bool,
     beam_size: int | None,
     batch_size: int | None,
+    speakers: int | None,
+    min_speakers: int | None,
+    max_speakers: int | None,
+    no_diarize: bool,
     quiet: bool,
     progress: bool | None,
 ) -> None:
@@ -101,11 +131,13 @@ def transcribe(
     from reflector.asr import ModelError
     from reflector.audio import AudioError
     from reflector.cli.progress_bar import progress_bar
+    from reflector.diarization import DiarizationError
     from reflector.export import render
     from reflector.pipelines.file import TranscribeOptions, transcribe_file
 
     settings = get_settings()
     chosen_format = _choose_format(fmt, output)
+    diarize = not no_diarize and settings.diarization_backend != "off"
     options = TranscribeOptions(
         model=model or settings.asr_model,
         language=_choose_language(language),
@@ -115,12 +147,20 @@ def transcribe(
         device=settings.asr_device,
         compute_type=settings.asr_compute_type,
         cpu_threads=settings.asr_cpu_threads,
+        diarize=diarize,
+        speakers=_speaker_hints(speakers, min_speakers, max_speakers),
     )
     show_progress = not quiet and (progress if progress is not None else sys.stderr.isatty())
     try:
         with progress_bar(show_progress, file.name) as on_progress:
-            result = transcribe_file(file, options, settings.data_dir, on_progress=on_progress)
-    except (AudioError, ModelError) as exc:
+            result = transcribe_file(
+                file,
+                options,
+                settings.data_dir,
+                on_progress=on_progress,
+                diarizer=_diarizer(settings) if diarize else None,
+            )
+    except (AudioError, ModelError, DiarizationError) as exc:
         raise CliError(str(exc)) from exc
 
     text = render(result, chosen_format)

@@ -50,6 +50,18 @@ class Segment(_Timed):
     """Mean word probability."""
 
 
+class SpeakerProfile(BaseModel):
+    """What is known about one speaker: how long they talked and their voice print."""
+
+    model_config = ConfigDict(frozen=True)
+
+    speaker: int = Field(ge=0)
+    speaking_time: float = Field(default=0.0, ge=0)
+    """Seconds."""
+    embedding: list[float] | None = None
+    """L2-normalised voice print (CAM++, 192 values), for matching known voices later."""
+
+
 class Transcript(BaseModel):
     """The result of transcribing one recording."""
 
@@ -64,6 +76,7 @@ class Transcript(BaseModel):
     segments: list[Segment] = Field(default_factory=list)
     model: str | None = None
     speaker_names: dict[int, str] = Field(default_factory=dict)
+    speaker_profiles: list[SpeakerProfile] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     """Human-readable remarks, e.g. that no speech was found."""
 

@@ -1,4 +1,4 @@
-"""File transcription: decode → detect speech → pack windows → batched Whisper → segments."""
+"""File transcription: decode → detect speech → batched Whisper → speakers → segments."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ import structlog
 from reflector.asr import AsrOptions, WhisperEngine, load_whisper, pack_windows, resolve_model
 from reflector.asr.whisper import AsrStats
 from reflector.audio import decode_file
-from reflector.domain import Transcript, build_segments, make_monotonic
+from reflector.diarization import (
+    DiarizationError,
+    DiarizationOptions,
+    DiarizationResult,
+    Diarizer,
+    label_words,
+    make_diarizer,
+)
+from reflector.domain import SpeakerProfile, Transcript, Word, build_segments, make_monotonic
 from reflector.pipelines.progress import ProgressCallback, StagedProgress
 from reflector.vad import SileroVad, VadOptions, regions_from_probabilities
 
@@ -27,11 +35,13 @@ class TranscribeOptions:
     """ISO code, or ``None`` to detect it."""
     task: str = "transcribe"
     beam_size: int = 5
-    batch_size: int = 8
+    batch_size: int = 4
     device: str = "cpu"
     compute_type: str = "auto"
     cpu_threads: int = 0
     vad: VadOptions = field(default_factory=VadOptions)
+    diarize: bool = True
+    speakers: DiarizationOptions = field(default_factory=DiarizationOptions)
 
 
 # Relative cost of each stage on a CPU, so the overall bar moves at an even pace.
@@ -39,7 +49,8 @@ _STAGES = (
     ("loading model", 2.0),
     ("decoding", 4.0),
     ("detecting speech", 1.0),
-    ("transcribing", 93.0),
+    ("transcribing", 85.0),
+    ("identifying speakers", 8.0),
 )
 
 
@@ -55,6 +66,7 @@ def transcribe_file(
     on_progress: ProgressCallback | None = None,
     engine: WhisperEngine | None = None,
     vad: SileroVad | None = None,
+    diarizer: Diarizer | None = None,
 ) -> Transcript:
     """Transcribe one recording; raises AudioError / ModelError with messages for people."""
     progress = StagedProgress(_STAGES, on_progress)
@@ -108,9 +120,26 @@ def transcribe_file(
         stats=stats,
     ):
         words.extend(window_words)
-    log.info("transcribed", windows=stats.windows, retried=stats.retried_windows)
+    log.info(
+        "transcribed",
+        windows=stats.windows,
+        retried=stats.retried_windows,
+        rescued=stats.rescued_pieces,
+    )
 
     words = make_monotonic(words, duration)
+    profiles: list[SpeakerProfile] = []
+    if options.diarize and words:
+        progress.report("identifying speakers", 0.0)
+        try:
+            result = (diarizer or make_diarizer("local")).diarize(
+                samples, regions, options.speakers
+            )
+            words, profiles = _label_speakers(words, result)
+        except DiarizationError as exc:
+            # The words are still right; say why speakers are missing rather than fail.
+            notes.append(f"Speakers could not be identified: {exc}")
+        progress.report("identifying speakers", 1.0)
     segments = build_segments(words)
     if not segments:
         notes.append(NO_SPEECH_NOTE)
@@ -121,5 +150,25 @@ def transcribe_file(
         speech_duration=round(speech_duration, 3),
         segments=segments,
         model=engine.name,
+        speaker_profiles=profiles,
         notes=notes,
     )
+
+
+def _label_speakers(
+    words: list[Word], result: DiarizationResult
+) -> tuple[list[Word], list[SpeakerProfile]]:
+    """Give words their speakers and keep one profile (time, voice print) per speaker."""
+    words, result = label_words(words, result)
+    speaking_time = result.speaking_time()
+    profiles = [
+        SpeakerProfile(
+            speaker=speaker,
+            speaking_time=round(speaking_time.get(speaker, 0.0), 3),
+            embedding=[round(float(x), 6) for x in result.embeddings[speaker]]
+            if speaker in result.embeddings
+            else None,
+        )
+        for speaker in sorted(result.speakers)
+    ]
+    return words, profiles

@@ -1,0 +1,260 @@
+"""Benchmark: speaker diarization speed and accuracy, ours versus a naive baseline.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/diarization.py [--long-minutes 10] [--threads N] [--quick]
+
+Meetings (generated once, cached in ``bench/out/diarization/``): 2, 3 and 4 speakers of 2-3
+minutes each and one 4-speaker meeting of ``--long-minutes`` (default 10), all with long and
+short turns, quick exchanges and overlaps (``reflector.synthetic.meetings``); plus the
+four-person meeting composed from real PocketSphinx recordings when the test data is present.
+
+For each meeting, in the same process and on the same voice-detector regions:
+
+* **ours**: ``LocalDiarizer`` (CAM++ on 1.5 s windows, hop 0.75 s; spectral clustering with an
+  automatic count; resegmentation);
+* **baseline**: the same CAM++ embeddings on fixed, non-overlapping 1.5 s windows, k-means with
+  the *true* number of speakers, each window one turn.
+
+DER comes from ``pyannote.metrics``: "collar 0.25" forgives ±0.25 s around reference
+boundaries (NIST convention; ``collar=0.5`` in pyannote, whose collar is the total width),
+"collar 0" forgives nothing; overlapped speech is scored. RTF is diarization wall time over
+audio duration (voice detection excluded: the file pipeline runs it anyway, reported apart).
+
+Prints one JSON object on stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out" / "diarization"
+TEST_DATA = Path(os.environ.get("REFLECTOR_TEST_DATA", ROOT / ".cache" / "testdata"))
+GOAL_RTF = 0.1
+GOAL_DER = 0.08
+_T0 = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[{time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def meeting_plans(long_minutes: float, quick: bool):
+    from reflector.synthetic.meetings import MeetingPlan
+
+    if quick:
+        return [MeetingPlan(num_speakers=n, duration=40, seed=n) for n in (2, 3, 4)]
+    plans = [
+        MeetingPlan(num_speakers=2, duration=120, seed=21),
+        MeetingPlan(num_speakers=3, duration=150, seed=22),
+        MeetingPlan(num_speakers=4, duration=180, seed=23),
+        MeetingPlan(
+            num_speakers=3, duration=120, seed=24, short_turn_share=0.4, exchange_share=0.35
+        ),
+    ]
+    if long_minutes > 0:
+        seconds = long_minutes * 60
+        plans.append(
+            MeetingPlan(num_speakers=4, duration=seconds, seed=25, overlaps=round(seconds / 50))
+        )
+    return plans
+
+
+def load_meetings(long_minutes: float, quick: bool):
+    from reflector.synthetic.meetings import (
+        VoiceBank,
+        generate_meeting,
+        pocketsphinx_voices_meeting,
+    )
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    bank = VoiceBank()
+    meetings = []
+    for plan in meeting_plans(long_minutes, quick):
+        cache = OUT / f"{abs(hash(repr(plan))) % 10**12:012d}.pkl"
+        if cache.exists():
+            meetings.append(pickle.loads(cache.read_bytes()))
+            continue
+        log(f"generating {plan.num_speakers}-speaker meeting of {plan.duration:.0f} s")
+        meeting = generate_meeting(plan, bank)
+        cache.write_bytes(pickle.dumps(meeting))
+        meetings.append(meeting)
+    real = TEST_DATA / "pocketsphinx"
+    if (real / "librivox").is_dir():
+        meetings.append(pocketsphinx_voices_meeting(real))
+    else:
+        log(f"no real recordings in {real} (bash scripts/install.sh --dev): skipping them")
+    return meetings
+
+
+def der(meeting, turns, collar: float) -> float:
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    reference, hypothesis = Annotation(), Annotation()
+    for start, end, speaker in meeting.reference_segments():
+        reference[Segment(start, end)] = f"ref{speaker}"
+    for turn in turns:
+        hypothesis[Segment(turn.start, turn.end)] = f"hyp{turn.speaker}"
+    metric = DiarizationErrorRate(collar=2 * collar, skip_overlap=False)
+    return round(float(metric(reference, hypothesis, uem=Segment(0, meeting.duration))), 4)
+
+
+@dataclass
+class Timed:
+    turns: list
+    speakers: int
+    wall: float
+    cpu: float
+
+
+def run_ours(diarizer, meeting, regions) -> Timed:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = diarizer.diarize(meeting.samples, regions)
+    return Timed(
+        list(result.turns),
+        result.num_speakers,
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+    )
+
+
+def run_baseline(embedder, meeting, regions, window: float = 1.5) -> Timed:
+    """Fixed 1.5 s windows tiling the speech, CAM++ embeddings, k-means with the true k."""
+    from reflector.diarization.campplus import log_mel_features
+    from reflector.diarization.clustering import kmeans
+    from reflector.diarization.types import SpeakerTurn
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    pieces, slices = [], []
+    frames = round(window * 100)
+    for region in regions:
+        first = round(region.start * 16_000)
+        features = log_mel_features(meeting.samples[first : round(region.end * 16_000)])
+        for begin in range(0, len(features), frames):
+            slices.append(features[begin : begin + frames])
+            end = region.start + (begin + len(slices[-1]) + 2) / 100
+            pieces.append((region.start + begin / 100, min(region.end, end)))
+    x = embedder.embed(slices)
+    labels = kmeans(x, meeting.num_speakers)
+    turns = [SpeakerTurn(a, b, int(k)) for (a, b), k in zip(pieces, labels, strict=True)]
+    return Timed(
+        turns, len(set(labels.tolist())), time.perf_counter() - wall, time.process_time() - cpu
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--long-minutes", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--quick", action="store_true", help="three short meetings, no long one")
+    args = parser.parse_args()
+
+    # OpenMP threads spin while waiting by default; on a machine shared with other work that
+    # makes 2 threads far slower than 1. Must be set before torch loads its OpenMP runtime.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from reflector.diarization.campplus import SpeakerEmbedder
+    from reflector.diarization.local import LocalDiarizer
+    from reflector.vad import SileroVad
+
+    meetings = load_meetings(args.long_minutes, args.quick)
+    load_start = time.perf_counter()
+    diarizer = LocalDiarizer()
+    load_seconds = time.perf_counter() - load_start
+    embedder = SpeakerEmbedder()
+    vad = SileroVad(threads=args.threads)
+    # Warm up oneDNN kernels so the first meeting is not charged for them.
+    diarizer.diarize(
+        meetings[0].samples[: 20 * 16_000], vad.speech_regions(meetings[0].samples[: 20 * 16_000])
+    )
+
+    rows = []
+    for meeting in meetings:
+        log(f"{meeting.name}: {meeting.duration:.0f} s, {meeting.num_speakers} speakers")
+        vad_start = time.perf_counter()
+        regions = vad.speech_regions(meeting.samples)
+        vad_seconds = time.perf_counter() - vad_start
+        ours = run_ours(diarizer, meeting, regions)
+        base = run_baseline(embedder, meeting, regions)
+        row = {"meeting": meeting.name, "duration_s": round(meeting.duration, 1)}
+        row["speakers"] = meeting.num_speakers
+        row["real_voices"] = meeting.name == "pocketsphinx-voices"
+        row["vad_rtf"] = round(vad_seconds / meeting.duration, 4)
+        for name, run in (("ours", ours), ("baseline", base)):
+            row[name] = {
+                "speakers_found": run.speakers,
+                "der_collar_0.25": der(meeting, run.turns, 0.25),
+                "der_collar_0": der(meeting, run.turns, 0.0),
+                "rtf": round(run.wall / meeting.duration, 4),
+                "cpu_seconds_per_audio_second": round(run.cpu / meeting.duration, 4),
+            }
+        log(json.dumps(row))
+        rows.append(row)
+
+    def mean(key: str, who: str, rows=rows) -> float:
+        return round(float(np.mean([r[who][key] for r in rows])), 4)
+
+    generated = [r for r in rows if not r["real_voices"]]
+    three_four = [r for r in generated if r["speakers"] in (3, 4)]
+    longest = max(generated, key=lambda r: r["duration_s"])
+    correct = sum(r["ours"]["speakers_found"] == r["speakers"] for r in rows)
+    summary = {
+        "der_collar_0.25_mean": {w: mean("der_collar_0.25", w) for w in ("ours", "baseline")},
+        "der_collar_0_mean": {w: mean("der_collar_0", w) for w in ("ours", "baseline")},
+        "der_collar_0.25_max_3_4_speakers_generated": max(
+            r["ours"]["der_collar_0.25"] for r in three_four
+        ),
+        "speaker_count_correct": f"{correct}/{len(rows)}",
+        "rtf_longest_meeting": {
+            "meeting": longest["meeting"],
+            "ours": longest["ours"]["rtf"],
+            "baseline": longest["baseline"]["rtf"],
+        },
+        "rtf_ratio_ours_over_baseline": round(
+            sum(r["ours"]["rtf"] * r["duration_s"] for r in rows)
+            / sum(r["baseline"]["rtf"] * r["duration_s"] for r in rows),
+            3,
+        ),
+        "der_ratio_ours_over_baseline_collar_0.25": round(
+            mean("der_collar_0.25", "ours") / max(mean("der_collar_0.25", "baseline"), 1e-9), 3
+        ),
+        "goals": {
+            "rtf<=0.1": longest["ours"]["rtf"] <= GOAL_RTF,
+            "der<=0.08_on_3_4_speakers": all(
+                r["ours"]["der_collar_0.25"] <= GOAL_DER for r in three_four
+            ),
+            "count_correct_on_all": all(r["ours"]["speakers_found"] == r["speakers"] for r in rows),
+        },
+    }
+    report = {
+        "benchmark": "diarization",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+            "platform": platform.platform(),
+        },
+        "model_load_s": round(load_seconds, 2),
+        "der_collar_note": "collar 0.25 = ±0.25 s around boundaries (pyannote collar=0.5)",
+        "baseline": "fixed 1.5 s windows, same CAM++ embeddings, k-means with the true k",
+        "meetings": rows,
+        "summary": summary,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
