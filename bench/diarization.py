@@ -27,6 +27,7 @@ Prints one JSON object on stdout; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pickle
@@ -41,6 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "diarization"
 TEST_DATA = Path(os.environ.get("REFLECTOR_TEST_DATA", ROOT / ".cache" / "testdata"))
+CACHE_VERSION = 1
 GOAL_RTF = 0.1
 GOAL_DER = 0.08
 _T0 = time.monotonic()
@@ -82,7 +84,9 @@ def load_meetings(long_minutes: float, quick: bool):
     bank = VoiceBank()
     meetings = []
     for plan in meeting_plans(long_minutes, quick):
-        cache = OUT / f"{abs(hash(repr(plan))) % 10**12:012d}.pkl"
+        # Bump CACHE_VERSION when the generator changes what a plan produces.
+        key = hashlib.sha256(f"{CACHE_VERSION}{plan!r}".encode()).hexdigest()[:16]
+        cache = OUT / f"meeting-{key}.pkl"
         if cache.exists():
             meetings.append(pickle.loads(cache.read_bytes()))
             continue
@@ -142,10 +146,16 @@ def run_baseline(embedder, meeting, regions, window: float = 1.5) -> Timed:
     for region in regions:
         first = round(region.start * 16_000)
         features = log_mel_features(meeting.samples[first : round(region.end * 16_000)])
+        region_first = len(pieces)
         for begin in range(0, len(features), frames):
-            slices.append(features[begin : begin + frames])
-            end = region.start + (begin + len(slices[-1]) + 2) / 100
-            pieces.append((region.start + begin / 100, min(region.end, end)))
+            piece = features[begin : begin + frames]
+            end = min(region.end, region.start + (begin + len(piece) + 2) / 100)
+            if len(piece) < 40 and len(pieces) > region_first:
+                # A tail under 0.4 s joins the previous window rather than being embedded.
+                pieces[-1] = (pieces[-1][0], end)
+                continue
+            slices.append(piece)
+            pieces.append((region.start + begin / 100, end))
     x = embedder.embed(slices)
     labels = kmeans(x, meeting.num_speakers)
     turns = [SpeakerTurn(a, b, int(k)) for (a, b), k in zip(pieces, labels, strict=True)]

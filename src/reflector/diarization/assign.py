@@ -25,15 +25,17 @@ class AssignmentOptions:
     strong_share: float = 0.8
     """A run keeps its own speaker mid-sentence only if its words lie this much in its turns…"""
     strong_seconds: float = 1.2
-    """…and it lasts at least this long."""
+    """…and it lasts at least this long…"""
+    strong_words: int = 3
+    """…or holds at least this many words (quick replies that ASR joined to a sentence)."""
     sentence_pause: float = MAX_PAUSE
     """A silence this long between words ends a sentence even without punctuation."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.strong_share <= 1:
             raise ValueError("strong_share must be in [0, 1]")
-        if self.strong_seconds < 0 or self.sentence_pause <= 0:
-            raise ValueError("strong_seconds must be >= 0 and sentence_pause > 0")
+        if self.strong_seconds < 0 or self.strong_words < 1 or self.sentence_pause <= 0:
+            raise ValueError("need strong_seconds >= 0, strong_words >= 1, sentence_pause > 0")
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,8 @@ def _raw_speakers(
                 continue
             seconds = words[run[-1]].end - words[run[0]].start
             share = float(np.mean([votes[i].share for i in run]))
-            if seconds >= options.strong_seconds and share >= options.strong_share:
+            long_enough = seconds >= options.strong_seconds or len(run) >= options.strong_words
+            if long_enough and share >= options.strong_share:
                 continue  # a real hand-over inside what ASR wrote as one sentence
             for i in run:
                 speakers[i] = main

@@ -31,6 +31,8 @@ FRAME_SHIFT = 0.01
 FRAME_LENGTH_SAMPLES = 400
 FRAME_SHIFT_SAMPLES = 160
 EMBEDDING_DIM = 192
+MIN_FRAMES = 10
+"""Shorter windows (under 0.1 s) get no embedding (a zero vector)."""
 _WEIGHTS_RELATIVE = Path(
     "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
 )
@@ -296,8 +298,8 @@ class SpeakerEmbedder:
             by_length.setdefault(len(window), []).append(index)
         with torch.inference_mode():
             for length, indices in by_length.items():
-                if length < 1:
-                    continue
+                if length < MIN_FRAMES:
+                    continue  # too short for the pooled statistics: left as a zero vector
                 for begin in range(0, len(indices), self.batch_size):
                     chunk = indices[begin : begin + self.batch_size]
                     batch = np.stack([windows[i] for i in chunk]).astype(np.float32)
