@@ -208,6 +208,9 @@ def _speaker_model_row() -> tuple[str, str, str, str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, turning every error into one line on stderr and an exit code."""
+    # OpenMP threads (PyTorch, CTranslate2) otherwise busy-wait between tasks, which makes
+    # them several times slower when other processes share the cores. Must precede imports.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         cli.main(args=argv, prog_name="reflector", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
