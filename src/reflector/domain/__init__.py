@@ -1,6 +1,15 @@
-"""Plain typed data shared by every layer: words, segments, transcripts."""
+"""Plain typed data shared by every layer: words, segments, transcripts and their summaries."""
 
 from reflector.domain.segmentation import build_segments, make_monotonic
+from reflector.domain.summary import (
+    ActionItems,
+    Decision,
+    MeetingSummary,
+    NextStep,
+    Participant,
+    SummaryUsage,
+    Topic,
+)
 from reflector.domain.transcript import (
     Segment,
     SpeakerProfile,
@@ -10,8 +19,15 @@ from reflector.domain.transcript import (
 )
 
 __all__ = [
+    "ActionItems",
+    "Decision",
+    "MeetingSummary",
+    "NextStep",
+    "Participant",
     "Segment",
     "SpeakerProfile",
+    "SummaryUsage",
+    "Topic",
     "Transcript",
     "Word",
     "build_segments",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from reflector.domain.summary import MeetingSummary
+
 
 def speaker_label(speaker: int | None, names: dict[int, str] | None = None) -> str | None:
     """How a speaker number is shown to people: a known name, else ``Speaker N`` (1-based)."""
@@ -79,6 +81,8 @@ class Transcript(BaseModel):
     speaker_profiles: list[SpeakerProfile] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     """Human-readable remarks, e.g. that no speech was found."""
+    summary: MeetingSummary | None = None
+    """Title, topics, summaries, action items and participants; ``None`` until summarised."""
 
     @property
     def text(self) -> str:

