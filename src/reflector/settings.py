@@ -45,6 +45,53 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     log_format: Literal["console", "json"] = "console"
 
+    # --- the server -----------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=1250, ge=1, le=65535)
+    public_url: str | None = None
+    """How clients reach the server (for links); default ``http://host:port``."""
+    database_url: str | None = None
+    """``postgresql://user@host/db`` or ``sqlite:///path``; default: SQLite in the data dir."""
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    bus_backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    jobs_backend: Literal["inprocess", "celery"] = "inprocess"
+    """``inprocess``: the server runs jobs itself; ``celery``: ``reflector worker`` processes."""
+    celery_broker_url: str | None = None
+    """Default: ``redis_url``."""
+    celery_key_prefix: str = ""
+    """Put before every broker key in Redis, so several installations can share one database."""
+    job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    """How long a worker's claim on a job lasts unless renewed (it renews every quarter of it):
+    the job of a worker that died is taken over by another after at most this long."""
+    job_sweep_seconds: float = Field(default=30.0, ge=1.0)
+    """How often ``reflector beat`` looks for jobs that no worker is working on."""
+    job_requeue_seconds: float = Field(default=900.0, ge=1.0)
+    """A job left this long without a worker (queued, or between two stages) is sent to the
+    workers again, in case the broker lost its message (e.g. a restart without persistence)."""
+    job_workers: int = Field(default=1, ge=1, le=64)
+    """Jobs run at once by the in-process runner (each uses every core while it runs)."""
+    auth_mode: Literal["single-user", "api-key"] = "single-user"
+    """``single-user``: requests without a key act as the local user (embedded default);
+    ``api-key``: every request needs an API key."""
+    secret_key: str | None = None
+    """Signs short-lived audio links; default: a random key kept in the data dir."""
+    max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)
+    """Largest accepted upload (default 20 GiB)."""
+    upload_chunk_bytes: int = Field(default=64 * 1024**2, ge=1024)
+    """Largest single chunk of a resumable upload."""
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'reflector.db'}"
+
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

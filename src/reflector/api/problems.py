@@ -1,0 +1,119 @@
+"""Errors as ``application/problem+json`` (RFC 9457) with a stable ``type`` per kind of problem.
+
+Clients branch on ``type`` (``https://reflector.local/problems/<slug>``); ``detail`` is written
+for people. Validation errors list every wrong field in ``errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_BASE = "https://reflector.local/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    415: "Unsupported media type",
+    416: "Range not satisfiable",
+    422: "Invalid request",
+    423: "Locked",
+    500: "Internal error",
+    503: "Unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise from a route to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def not_found(what: str, identifier: str) -> Problem:
+    return Problem(404, "not-found", f"{what} {identifier!r} does not exist")
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **({"instance": instance} if instance else {}),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            exc.status, exc.slug, exc.detail, request.url.path, exc.headers, **exc.extra
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "location": ".".join(str(part) for part in error.get("loc", ())),
+                "message": error.get("msg", ""),
+            }
+            for error in exc.errors()
+        ]
+        malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
+        slug = "malformed-json" if malformed else "validation-error"
+        detail = (
+            "the request body is not valid JSON"
+            if malformed
+            else "; ".join(f"{e['location']}: {e['message']}" for e in errors)
+        )
+        return problem_response(422, slug, detail, request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem_response(
+            exc.status_code,
+            slug,
+            str(exc.detail),
+            request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        import structlog
+
+        structlog.get_logger(__name__).exception("unhandled_error", path=request.url.path)
+        return problem_response(500, "internal-error", "an unexpected error occurred")

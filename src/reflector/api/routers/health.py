@@ -1,0 +1,52 @@
+"""``/healthz`` (the process answers), ``/readyz`` (its dependencies answer), ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from reflector.api.deps import State
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _check(name: str, probe) -> tuple[str, str]:
+    try:
+        await asyncio.wait_for(probe(), timeout=5)
+        return name, "ok"
+    except Exception as error:  # any failure means "not ready"; say which and why
+        return name, f"error: {type(error).__name__}: {error}"[:300]
+
+
+@router.get("/readyz")
+async def readyz(state: State) -> JSONResponse:
+    async def database() -> None:
+        async with state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    results = dict(
+        await asyncio.gather(
+            _check("database", database),
+            _check("storage", state.blobs.check),
+            _check("bus", state.bus.check),
+        )
+    )
+    ready = all(value == "ok" for value in results.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": results},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

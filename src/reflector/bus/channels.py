@@ -1,0 +1,13 @@
+"""Names of the channels events travel on, so publishers and subscribers agree."""
+
+from __future__ import annotations
+
+
+def transcript_channel(transcript_id: str) -> str:
+    """Events about one transcript: status, words, topics, summaries, captions, ..."""
+    return f"transcript:{transcript_id}"
+
+
+def user_channel(user_id: str) -> str:
+    """Events for one user across transcripts: a transcript was created, finished, deleted."""
+    return f"user:{user_id}"

@@ -1,0 +1,513 @@
+"""Reading and writing transcripts and everything that hangs off them, scoped to their owner.
+
+Every query that takes a ``user_id`` only sees that user's rows (and public ones where said),
+so a guessed id of someone else's transcript behaves exactly like an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from reflector.db.tables import (
+    ActionItemRow,
+    ApiKey,
+    EventRow,
+    ParticipantRow,
+    SegmentRow,
+    TopicRow,
+    TranscriptRow,
+    User,
+    utcnow,
+)
+from reflector.domain import MeetingSummary, Segment, Transcript, Word
+from reflector.domain.summary import ActionItems, Decision, NextStep, Participant, Topic
+
+API_KEY_PREFIX = "rk_"
+LOCAL_USER_ID = "local"
+
+
+class NotFound(Exception):
+    """No such object for this user (or it was deleted)."""
+
+
+# --- users and API keys ------------------------------------------------------------------------
+
+
+async def ensure_user(session: AsyncSession, user_id: str, name: str = "") -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        user = User(id=user_id, name=name or user_id)
+        session.add(user)
+        await session.flush()
+    return user
+
+
+def hash_api_key(key: str) -> str:
+    # Keys are 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_api_key(session: AsyncSession, user_id: str, name: str) -> tuple[ApiKey, str]:
+    """A new key; the plain key is returned once and never stored."""
+    plain = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(user_id=user_id, name=name, prefix=plain[:10], key_hash=hash_api_key(plain))
+    session.add(row)
+    await session.flush()
+    return row, plain
+
+
+async def user_for_api_key(session: AsyncSession, key: str) -> User | None:
+    row = await session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
+    )
+    if row is None:
+        return None
+    row.last_used_at = utcnow()
+    return await session.get(User, row.user_id)
+
+
+async def list_api_keys(session: AsyncSession, user_id: str) -> Sequence[ApiKey]:
+    result = await session.scalars(
+        select(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.created_at)
+    )
+    return result.all()
+
+
+async def revoke_api_key(session: AsyncSession, user_id: str, key_id: str) -> None:
+    row = await session.get(ApiKey, key_id)
+    if row is None or row.user_id != user_id or row.revoked_at is not None:
+        raise NotFound(key_id)
+    row.revoked_at = utcnow()
+
+
+# --- transcripts -------------------------------------------------------------------------------
+
+
+async def get_transcript(
+    session: AsyncSession,
+    transcript_id: str,
+    user_id: str | None,
+    *,
+    deleted: bool = False,
+    for_update: bool = False,
+) -> TranscriptRow:
+    """The transcript if ``user_id`` owns it (``None``: any owner, for workers)."""
+    query = select(TranscriptRow).where(TranscriptRow.id == transcript_id)
+    if for_update:
+        query = query.with_for_update()
+    row = await session.scalar(query)
+    if row is None or (user_id is not None and row.user_id != user_id):
+        raise NotFound(transcript_id)
+    if (row.deleted_at is not None) != deleted:
+        raise NotFound(transcript_id)
+    return row
+
+
+async def get_readable_transcript(
+    session: AsyncSession, transcript_id: str, user_id: str | None
+) -> TranscriptRow:
+    """Owner's transcripts, plus others' shared ones (``public``; ``semi-private`` to users)."""
+    row = await session.get(TranscriptRow, transcript_id)
+    if row is None or row.deleted_at is not None:
+        raise NotFound(transcript_id)
+    if row.user_id == user_id or row.share_mode == "public":
+        return row
+    if row.share_mode == "semi-private" and user_id is not None:
+        return row
+    raise NotFound(transcript_id)
+
+
+@dataclass(frozen=True)
+class TranscriptFilter:
+    status: str | None = None
+    source: str | None = None
+    room_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    deleted: bool = False
+
+
+SortKey = Literal["created_at", "-created_at", "duration", "-duration", "title", "-title"]
+
+
+async def list_transcripts(
+    session: AsyncSession,
+    user_id: str,
+    where: TranscriptFilter,
+    sort: SortKey = "-created_at",
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[Sequence[TranscriptRow], int]:
+    conditions: list[Any] = [TranscriptRow.user_id == user_id]
+    conditions.append(
+        TranscriptRow.deleted_at.is_not(None)
+        if where.deleted
+        else TranscriptRow.deleted_at.is_(None)
+    )
+    if where.status:
+        conditions.append(TranscriptRow.status == where.status)
+    if where.source:
+        conditions.append(TranscriptRow.source == where.source)
+    if where.room_id:
+        conditions.append(TranscriptRow.room_id == where.room_id)
+    if where.created_after:
+        conditions.append(TranscriptRow.created_at >= where.created_after)
+    if where.created_before:
+        conditions.append(TranscriptRow.created_at < where.created_before)
+    column = getattr(TranscriptRow, sort.lstrip("-"))
+    order = column.desc() if sort.startswith("-") else column.asc()
+    # The id breaks ties, so pages never repeat or skip rows with equal sort values.
+    tie = TranscriptRow.id.desc() if sort.startswith("-") else TranscriptRow.id.asc()
+    total = await session.scalar(select(func.count()).select_from(TranscriptRow).where(*conditions))
+    rows = await session.scalars(
+        select(TranscriptRow)
+        .where(*conditions)
+        .order_by(order, tie)
+        .offset(offset)
+        .limit(limit)
+        # A list shows no transcript text or waveform: not reading them makes pages 5x cheaper.
+        .options(defer(TranscriptRow.text), defer(TranscriptRow.waveform))
+    )
+    return rows.all(), int(total or 0)
+
+
+async def destroy_transcript(session: AsyncSession, row: TranscriptRow) -> None:
+    await session.execute(delete(TranscriptRow).where(TranscriptRow.id == row.id))
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+async def replace_segments(
+    session: AsyncSession, transcript_id: str, segments: Sequence[Segment]
+) -> None:
+    """Store the transcript's segments (replacing earlier ones: a stage may run again)."""
+    await session.execute(delete(SegmentRow).where(SegmentRow.transcript_id == transcript_id))
+    session.add_all(
+        SegmentRow(
+            transcript_id=transcript_id,
+            position=index,
+            speaker=segment.speaker,
+            start=segment.start,
+            end=segment.end,
+            text=segment.text,
+            confidence=segment.confidence,
+            words=[w.model_dump(mode="json") for w in segment.words],
+        )
+        for index, segment in enumerate(segments)
+    )
+    row = await session.get(TranscriptRow, transcript_id)
+    if row is not None:
+        row.text = " ".join(s.text.strip() for s in segments if s.text.strip())
+
+
+async def load_segments(session: AsyncSession, transcript_id: str) -> list[Segment]:
+    rows = await session.scalars(
+        select(SegmentRow)
+        .where(SegmentRow.transcript_id == transcript_id)
+        .order_by(SegmentRow.position)
+    )
+    return [
+        Segment(
+            start=r.start,
+            end=r.end,
+            text=r.text,
+            speaker=r.speaker,
+            confidence=r.confidence,
+            words=[Word.model_validate(w) for w in r.words],
+        )
+        for r in rows
+    ]
+
+
+async def replace_summary(
+    session: AsyncSession, transcript_id: str, summary: MeetingSummary
+) -> None:
+    """Title, summaries, topics, action items and detected participants (people's edits stay)."""
+    row = await session.get(TranscriptRow, transcript_id)
+    if row is None:
+        raise NotFound(transcript_id)
+    row.title = summary.title
+    row.short_summary = summary.short_summary
+    row.long_summary = summary.long_summary
+    row.summary_backend = summary.backend
+    for table in (TopicRow, ActionItemRow):
+        await session.execute(delete(table).where(table.transcript_id == transcript_id))
+    await session.execute(
+        delete(ParticipantRow).where(
+            ParticipantRow.transcript_id == transcript_id, ParticipantRow.source == "detected"
+        )
+    )
+    session.add_all(
+        TopicRow(transcript_id=transcript_id, position=i, **topic.model_dump())
+        for i, topic in enumerate(summary.topics)
+    )
+    items = summary.action_items
+    session.add_all(
+        ActionItemRow(
+            transcript_id=transcript_id,
+            kind="decision",
+            position=i,
+            text=d.text,
+            person=d.decided_by,
+            time=d.time,
+        )
+        for i, d in enumerate(items.decisions)
+    )
+    session.add_all(
+        ActionItemRow(
+            transcript_id=transcript_id,
+            kind="next_step",
+            position=i,
+            text=s.task,
+            person=s.owner,
+            deadline=s.deadline,
+            context=s.context,
+            time=s.time,
+        )
+        for i, s in enumerate(items.next_steps)
+    )
+    taken = {p.speaker for p in await load_participants(session, transcript_id)}
+    session.add_all(
+        ParticipantRow(
+            transcript_id=transcript_id,
+            speaker=p.speaker,
+            name=p.name,
+            confidence=p.confidence,
+            source="detected",
+            evidence=p.evidence,
+        )
+        for p in summary.participants
+        if p.name and p.speaker not in taken and p.speaker in summary.speaker_names
+    )
+
+
+async def load_topics(session: AsyncSession, transcript_id: str) -> list[TopicRow]:
+    rows = await session.scalars(
+        select(TopicRow).where(TopicRow.transcript_id == transcript_id).order_by(TopicRow.position)
+    )
+    return list(rows)
+
+
+async def load_action_items(session: AsyncSession, transcript_id: str) -> list[ActionItemRow]:
+    rows = await session.scalars(
+        select(ActionItemRow)
+        .where(ActionItemRow.transcript_id == transcript_id)
+        .order_by(ActionItemRow.kind, ActionItemRow.position)
+    )
+    return list(rows)
+
+
+async def load_participants(session: AsyncSession, transcript_id: str) -> list[ParticipantRow]:
+    rows = await session.scalars(
+        select(ParticipantRow)
+        .where(ParticipantRow.transcript_id == transcript_id)
+        .order_by(ParticipantRow.speaker.is_(None), ParticipantRow.speaker, ParticipantRow.name)
+    )
+    return list(rows)
+
+
+async def to_domain(session: AsyncSession, row: TranscriptRow) -> Transcript:
+    """The stored transcript as the domain model every exporter reads."""
+    segments = await load_segments(session, row.id)
+    participants = await load_participants(session, row.id)
+    names = {p.speaker: p.name for p in participants if p.speaker is not None}
+    summary = None
+    if row.title is not None:
+        topics = await load_topics(session, row.id)
+        items = await load_action_items(session, row.id)
+        summary = MeetingSummary(
+            title=row.title,
+            short_summary=row.short_summary or "",
+            long_summary=row.long_summary or "",
+            topics=[
+                Topic(
+                    title=t.title,
+                    summary=t.summary,
+                    start=t.start,
+                    duration=t.duration,
+                    first_segment=t.first_segment,
+                    last_segment=t.last_segment,
+                    keyphrases=t.keyphrases,
+                )
+                for t in topics
+            ],
+            action_items=ActionItems(
+                decisions=[
+                    Decision(text=i.text, decided_by=i.person, time=i.time)
+                    for i in items
+                    if i.kind == "decision"
+                ],
+                next_steps=[
+                    NextStep(
+                        task=i.text,
+                        owner=i.person,
+                        deadline=i.deadline,
+                        context=i.context,
+                        time=i.time,
+                    )
+                    for i in items
+                    if i.kind == "next_step"
+                ],
+            ),
+            participants=[
+                Participant(
+                    speaker=p.speaker,
+                    name=p.name,
+                    confidence=p.confidence,
+                    evidence=p.evidence,
+                    source="override" if p.source == "user" else "detected",
+                )
+                for p in participants
+                if p.speaker is not None
+            ],
+            speaker_names=names,
+            language=row.target_language or row.source_language or "en",
+            backend=row.summary_backend or "extractive",
+        )
+    return Transcript(
+        language=row.source_language,
+        duration=row.duration,
+        segments=segments,
+        speaker_names=names,
+        notes=list(row.notes or []),
+        summary=summary,
+    )
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+async def add_event(
+    session: AsyncSession, transcript_id: str, event_type: str, data: dict[str, Any]
+) -> EventRow:
+    row = EventRow(transcript_id=transcript_id, type=event_type, data=data)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def events_after(
+    session: AsyncSession, transcript_id: str, after_id: int = 0
+) -> Sequence[EventRow]:
+    rows = await session.scalars(
+        select(EventRow)
+        .where(EventRow.transcript_id == transcript_id, EventRow.id > after_id)
+        .order_by(EventRow.id)
+    )
+    return rows.all()
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    transcript_id: str
+    title: str | None
+    rank: float
+    snippet: str
+    """Matched words wrapped in ``<mark>…</mark>``; the rest is escaped text."""
+
+
+async def search_transcripts(
+    session: AsyncSession, user_id: str, query: str, offset: int = 0, limit: int = 20
+) -> tuple[list[SearchHit], int]:
+    """Ranked full-text search over title, name, summaries and transcript text."""
+    words = [w for w in _search_words(query)]
+    if not words:
+        return [], 0
+    if session.bind.dialect.name == "postgresql":
+        return await _search_postgres(session, user_id, " ".join(words), offset, limit)
+    return await _search_sqlite(session, user_id, words, offset, limit)
+
+
+def _search_words(query: str) -> list[str]:
+    # Only letters and digits reach the engines: user input can never be query syntax.
+    cleaned = "".join(ch if ch.isalnum() else " " for ch in query)
+    return cleaned.split()[:16]
+
+
+async def _search_postgres(
+    session: AsyncSession, user_id: str, words: str, offset: int, limit: int
+) -> tuple[list[SearchHit], int]:
+    where = (
+        "t.user_id = :user AND t.deleted_at IS NULL AND "
+        "t.search_vector @@ plainto_tsquery('english', :q)"
+    )
+    total = await session.scalar(
+        text(f"SELECT count(*) FROM transcripts t WHERE {where}"), {"user": user_id, "q": words}
+    )
+    result = await session.execute(
+        text(
+            "SELECT t.id, t.title, ts_rank(t.search_vector, plainto_tsquery('english', :q)) AS r,"
+            " ts_headline('english', coalesce(t.text, '') || ' ' || coalesce(t.short_summary, ''),"
+            " plainto_tsquery('english', :q), 'StartSel=<mark>, StopSel=</mark>, MaxWords=30,"
+            f" MinWords=10, MaxFragments=2') AS s FROM transcripts t WHERE {where}"
+            " ORDER BY r DESC, t.created_at DESC OFFSET :offset LIMIT :limit"
+        ),
+        {"user": user_id, "q": words, "offset": offset, "limit": limit},
+    )
+    hits = [SearchHit(r.id, r.title, float(r.r), r.s) for r in result]
+    return hits, int(total or 0)
+
+
+async def _search_sqlite(
+    session: AsyncSession, user_id: str, words: list[str], offset: int, limit: int
+) -> tuple[list[SearchHit], int]:
+    match = " ".join(f'"{w}"' for w in words)  # all words, each quoted as a plain token
+    where = "transcripts_fts MATCH :q AND t.user_id = :user AND t.deleted_at IS NULL"
+    join = "FROM transcripts_fts f JOIN transcripts t ON t.rowid = f.rowid"
+    total = await session.scalar(
+        text(f"SELECT count(*) {join} WHERE {where}"), {"user": user_id, "q": match}
+    )
+    # bm25 weights: title 5, summaries 2, text 1 (lower bm25 is better).
+    result = await session.execute(
+        text(
+            "SELECT t.id, t.title, bm25(transcripts_fts, 5.0, 2.0, 1.0) AS r, "
+            "snippet(transcripts_fts, -1, '<mark>', '</mark>', '…', 24) AS s "
+            f"{join} WHERE {where} ORDER BY r, t.created_at DESC LIMIT :limit OFFSET :offset"
+        ),
+        {"user": user_id, "q": match, "offset": offset, "limit": limit},
+    )
+    hits = [SearchHit(r.id, r.title, -float(r.r), r.s) for r in result]
+    return hits, int(total or 0)
+
+
+__all__ = [
+    "API_KEY_PREFIX",
+    "LOCAL_USER_ID",
+    "NotFound",
+    "SearchHit",
+    "TranscriptFilter",
+    "add_event",
+    "create_api_key",
+    "destroy_transcript",
+    "ensure_user",
+    "events_after",
+    "get_readable_transcript",
+    "get_transcript",
+    "list_api_keys",
+    "list_transcripts",
+    "load_action_items",
+    "load_participants",
+    "load_segments",
+    "load_topics",
+    "replace_segments",
+    "replace_summary",
+    "revoke_api_key",
+    "search_transcripts",
+    "to_domain",
+    "user_for_api_key",
+]

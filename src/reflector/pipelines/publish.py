@@ -1,0 +1,48 @@
+"""Record a transcript event and publish it: the one way stages and routes tell clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reflector.bus import EventBus, transcript_channel, user_channel
+from reflector.db import repository
+from reflector.domain.events import TranscriptEventType, UserEventType
+
+
+async def record_and_publish(
+    session: AsyncSession,
+    bus: EventBus,
+    transcript_id: str,
+    event_type: TranscriptEventType,
+    data: dict[str, Any],
+) -> int:
+    """Store the event (committing the session), then publish it with its position."""
+    row = await repository.add_event(session, transcript_id, event_type, data)
+    await session.commit()
+    await bus.publish(
+        transcript_channel(transcript_id), {"id": row.id, "type": event_type, "data": data}
+    )
+    return row.id
+
+
+async def emit(
+    sessions: async_sessionmaker,
+    bus: EventBus,
+    transcript_id: str,
+    event_type: TranscriptEventType,
+    data: dict[str, Any],
+) -> int:
+    """:func:`record_and_publish` in a session of its own."""
+    async with sessions() as session:
+        return await record_and_publish(session, bus, transcript_id, event_type, data)
+
+
+async def publish_user_event(
+    bus: EventBus, user_id: str, event_type: UserEventType, transcript_id: str, **data: Any
+) -> None:
+    """User events are not stored: they only nudge a user's open screens to refresh."""
+    await bus.publish(
+        user_channel(user_id), {"type": event_type, "transcript_id": transcript_id, "data": data}
+    )

@@ -1,0 +1,309 @@
+"""The file pipeline as persisted, idempotent stages for the server.
+
+prepare → transcribe → diarize → summarize → finish. Each stage reads what earlier stages stored
+(the upload and JSON results in the blob store, rows in the database), writes its own output
+(replacing any earlier output, so running a stage twice gives the same state) and emits events.
+The job runner records each finished stage; a job resumed on another worker starts after the
+last one. Heavy work runs in a thread, so the event loop keeps serving requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from reflector.asr import ModelError
+from reflector.audio import AudioError, decode_file, encode_mp3, peak_waveform
+from reflector.blobs import BlobStore
+from reflector.bus import EventBus
+from reflector.db import repository
+from reflector.db.tables import TranscriptRow
+from reflector.diarization import DiarizationOptions, make_diarizer
+from reflector.domain import Transcript, Word, build_segments
+from reflector.domain.summary import Topic
+from reflector.intelligence import SummaryOptions, load_writer
+from reflector.llm import LlmSettings
+from reflector.pipelines.file import (
+    AUTO_SUMMARY_SECONDS,
+    NO_SPEECH_NOTE,
+    TranscribeOptions,
+    add_summary,
+    identify_speakers,
+    load_engine,
+    recognize_speech,
+)
+from reflector.pipelines.publish import emit, publish_user_event
+from reflector.settings import Settings
+from reflector.vad import SileroVad, SpeechRegion
+
+log = structlog.get_logger(__name__)
+
+FILE_STAGES = ("prepare", "transcribe", "diarize", "summarize", "finish")
+
+
+class StageFailed(Exception):
+    """A failure that retrying cannot fix (bad audio, a missing model): the job ends in error."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What a job was asked to do; stored with the job so a resumed job does the same."""
+
+    model: str = "base"
+    language: str | None = None
+    summary_language: str | None = None
+    diarize: bool = True
+    summarize: bool | None = None
+    """``None``: for recordings over a minute."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobOptions:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class StageContext:
+    transcript_id: str
+    user_id: str
+    options: JobOptions
+    settings: Settings
+    sessions: async_sessionmaker
+    blobs: BlobStore
+    bus: EventBus
+    workdir: Path
+    _samples: np.ndarray | None = field(default=None, repr=False)
+
+    def key(self, name: str) -> str:
+        return f"transcripts/{self.transcript_id}/{name}"
+
+    async def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        await emit(self.sessions, self.bus, self.transcript_id, event_type, data)
+
+    def emit_from_thread(
+        self, loop: asyncio.AbstractEventLoop, event_type: str, data: dict
+    ) -> None:
+        """For callbacks inside the worker thread: wait until the event is stored."""
+        asyncio.run_coroutine_threadsafe(self.emit(event_type, data), loop).result()
+
+    async def transcript_row(self) -> TranscriptRow:
+        async with self.sessions() as session:
+            return await repository.get_transcript(session, self.transcript_id, None)
+
+    async def update(self, **values: Any) -> None:
+        async with self.sessions() as session:
+            row = await repository.get_transcript(session, self.transcript_id, None)
+            for name, value in values.items():
+                setattr(row, name, value)
+            await session.commit()
+
+    async def samples(self) -> np.ndarray:
+        """The recording as 16 kHz mono float32, decoded once per worker from the upload."""
+        if self._samples is None:
+            row = await self.transcript_row()
+            if row.upload_key is None:
+                raise StageFailed("nothing was uploaded")
+            local = self.workdir / ("upload" + Path(row.upload_key).suffix)
+            if not local.exists():
+                await self.blobs.download(row.upload_key, local)
+            try:
+                audio = await asyncio.to_thread(decode_file, local)
+            except AudioError as error:
+                raise StageFailed(str(error)) from error
+            self._samples = audio.samples
+        return self._samples
+
+    async def put_json(self, name: str, value: Any) -> None:
+        await self.blobs.put_bytes(
+            self.key(f"stages/{name}.json"), json.dumps(value).encode(), "application/json"
+        )
+
+    async def get_json(self, name: str) -> Any:
+        return json.loads(await self.blobs.get_bytes(self.key(f"stages/{name}.json")))
+
+    def transcribe_options(self) -> TranscribeOptions:
+        s = self.settings
+        return TranscribeOptions(
+            model=self.options.model,
+            language=self.options.language,
+            beam_size=s.asr_beam_size,
+            batch_size=s.asr_batch_size,
+            device=s.asr_device,
+            compute_type=s.asr_compute_type,
+            cpu_threads=s.asr_cpu_threads,
+            diarize=self.options.diarize,
+            speakers=DiarizationOptions(),
+            summarize=self.options.summarize,
+            summary=SummaryOptions(language=self.options.summary_language),
+        )
+
+
+async def _prepare(ctx: StageContext) -> None:
+    """Decode the upload, store the MP3 everyone plays, the waveform and the duration."""
+    await ctx.update(status="processing", error=None)
+    await ctx.emit("STATUS", {"value": "processing"})
+    await publish_user_event(ctx.bus, ctx.user_id, "TRANSCRIPT_STATUS", ctx.transcript_id,
+                             value="processing")  # fmt: skip
+    samples = await ctx.samples()
+    duration = round(len(samples) / 16_000, 3)
+    mp3 = ctx.workdir / "audio.mp3"
+    await asyncio.to_thread(encode_mp3, samples, mp3)
+    await ctx.blobs.put_file(ctx.key("audio.mp3"), mp3, "audio/mpeg")
+    peaks = [round(p, 4) for p in await asyncio.to_thread(peak_waveform, samples)]
+    await ctx.update(audio_key=ctx.key("audio.mp3"), duration=duration, waveform=peaks)
+    await ctx.emit("DURATION", {"duration": duration})
+    await ctx.emit("WAVEFORM", {"waveform": peaks})
+
+
+async def _transcribe(ctx: StageContext) -> None:
+    samples = await ctx.samples()
+    options = ctx.transcribe_options()
+    loop = asyncio.get_running_loop()
+
+    def on_words(words: list[Word]) -> None:
+        text = "".join(w.text for w in words).strip()
+        data = {"text": text, "words": [w.model_dump(mode="json") for w in words]}
+        ctx.emit_from_thread(loop, "TRANSCRIPT", data)
+
+    def work():
+        try:
+            engine = load_engine(options, ctx.settings.data_dir)
+        except ModelError as error:
+            raise StageFailed(str(error)) from error
+        return recognize_speech(
+            samples, len(samples) / 16_000, options, engine, SileroVad(), on_words=on_words
+        )
+
+    recognition = await asyncio.to_thread(work)
+    await ctx.put_json(
+        "recognition",
+        {
+            "words": [w.model_dump(mode="json") for w in recognition.words],
+            "regions": [[r.start, r.end] for r in recognition.regions],
+            "language": recognition.language,
+            "language_probability": recognition.language_probability,
+            "speech_duration": recognition.speech_duration,
+            "notes": recognition.notes,
+        },
+    )
+    if recognition.language and not ctx.options.language:
+        await ctx.update(source_language=recognition.language)
+
+
+async def _diarize(ctx: StageContext) -> None:
+    """Speakers on the words, then sentence segments into the database."""
+    stored = await ctx.get_json("recognition")
+    words = [Word.model_validate(w) for w in stored["words"]]
+    notes = list(stored["notes"])
+    profiles = []
+    options = ctx.transcribe_options()
+    if options.diarize and words and ctx.settings.diarization_backend != "off":
+        samples = await ctx.samples()
+        regions = [SpeechRegion(start, end) for start, end in stored["regions"]]
+        diarizer = make_diarizer(
+            ctx.settings.diarization_backend,
+            url=ctx.settings.diarization_url,
+            api_key=ctx.settings.diarization_api_key,
+        )
+        words, profiles, note = await asyncio.to_thread(
+            identify_speakers, words, samples, regions, options, diarizer
+        )
+        notes += [note] if note else []
+    segments = build_segments(words)
+    if not segments and NO_SPEECH_NOTE not in notes:
+        notes.append(NO_SPEECH_NOTE)
+    row = await ctx.transcript_row()
+    transcript = Transcript(
+        language=stored["language"],
+        language_probability=stored["language_probability"],
+        duration=row.duration,
+        speech_duration=round(stored["speech_duration"], 3),
+        segments=segments,
+        model=options.model,
+        speaker_profiles=profiles,
+        notes=notes,
+    )
+    await ctx.put_json("transcript", transcript.model_dump(mode="json"))
+    async with ctx.sessions() as session:
+        await repository.replace_segments(session, ctx.transcript_id, segments)
+        row = await repository.get_transcript(session, ctx.transcript_id, None)
+        row.notes = notes
+        await session.commit()
+    await ctx.emit("SEGMENTS", {"segments": [s.model_dump(mode="json") for s in segments]})
+
+
+def _writer_loader(settings: Settings) -> Callable[[], Any]:
+    llm = LlmSettings()
+    return lambda: load_writer(llm, settings.data_dir)
+
+
+async def _summarize(ctx: StageContext) -> None:
+    transcript = Transcript.model_validate(await ctx.get_json("transcript"))
+    wanted = ctx.options.summarize
+    if wanted is None:
+        wanted = transcript.duration > AUTO_SUMMARY_SECONDS
+    if not wanted or not transcript.segments:
+        return
+    async with ctx.sessions() as session:
+        people = await repository.load_participants(session, ctx.transcript_id)
+    overrides = {p.speaker: p.name for p in people if p.source == "user" and p.speaker is not None}
+    options = SummaryOptions(language=ctx.options.summary_language, speaker_names=overrides)
+    loop = asyncio.get_running_loop()
+
+    def on_topic(topic: Topic) -> None:
+        ctx.emit_from_thread(loop, "TOPIC", topic.model_dump(mode="json"))
+
+    def work() -> Transcript:
+        writer = _writer_loader(ctx.settings)()
+        return add_summary(transcript, options, writer, on_topic=on_topic)
+
+    summarised = await asyncio.to_thread(work)
+    summary = summarised.summary
+    assert summary is not None
+    async with ctx.sessions() as session:
+        await repository.replace_summary(session, ctx.transcript_id, summary)
+        row = await repository.get_transcript(session, ctx.transcript_id, None)
+        row.notes = [*transcript.notes, *summary.notes]
+        await session.commit()
+    await ctx.emit("FINAL_TITLE", {"title": summary.title})
+    await ctx.emit("FINAL_SHORT_SUMMARY", {"short_summary": summary.short_summary})
+    await ctx.emit("FINAL_LONG_SUMMARY", {"long_summary": summary.long_summary})
+    await ctx.emit("ACTION_ITEMS", summary.action_items.model_dump(mode="json"))
+    await ctx.emit(
+        "PARTICIPANTS",
+        {"participants": [p.model_dump(mode="json") for p in summary.participants]},
+    )
+
+
+async def _finish(ctx: StageContext) -> None:
+    await ctx.update(status="ended")
+    await ctx.emit("STATUS", {"value": "ended"})
+    await publish_user_event(ctx.bus, ctx.user_id, "TRANSCRIPT_STATUS", ctx.transcript_id,
+                             value="ended")  # fmt: skip
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[StageContext], Awaitable[None]]] = {
+    "prepare": _prepare,
+    "transcribe": _transcribe,
+    "diarize": _diarize,
+    "summarize": _summarize,
+    "finish": _finish,
+}
+
+
+def new_workdir(settings: Settings, job_id: str) -> Path:
+    root = settings.data_dir / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{job_id}-", dir=root))

@@ -1,0 +1,82 @@
+"""``reflector serve`` as a user starts it: embedded defaults, a URL, HTTP and WebSockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    binary = shutil.which("reflector", path=str(Path(sys.executable).parent))
+    assert binary, "the reflector entry point must be installed"
+    port = _free_port()
+    env = {**os.environ, "REFLECTOR_DATA_DIR": str(tmp_path / "data"), "REFLECTOR_PORT": str(port)}
+    env.pop("REFLECTOR_DATABASE_URL", None)
+    log = (tmp_path / "serve.log").open("w+")
+    process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"reflector serve did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.2)
+        yield base, tmp_path, log
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_serve_starts_on_the_embedded_defaults_and_prints_its_url(served):
+    base, tmp_path, log = served
+    log.seek(0)
+    banner = log.read()
+    assert f"on {base}" in banner and "SQLite" in banner and "inprocess jobs" in banner
+    assert (tmp_path / "data" / "reflector.db").is_file()  # migrations applied on start
+    assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
+    assert "/v1/transcripts" in httpx.get(f"{base}/openapi.json").json()["paths"]
+
+
+def test_user_events_arrive_over_a_real_websocket(served):
+    base, _, _ = served
+
+    async def scenario() -> dict:
+        async with websockets.connect(base.replace("http", "ws") + "/v1/events") as socket:
+            async with httpx.AsyncClient(base_url=base) as client:
+                created = (await client.post("/v1/transcripts", json={"name": "ws"})).json()
+            message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+            return {"message": message, "id": created["id"]}
+
+    result = asyncio.run(scenario())
+    assert result["message"]["type"] == "TRANSCRIPT_CREATED"
+    assert result["message"]["transcript_id"] == result["id"]
