@@ -58,7 +58,7 @@ def running_client(settings: Settings) -> Iterator[TestClient]:
 
 
 def wait_for_status(
-    client: TestClient, transcript_id: str, wanted: set[str], timeout: float = 240.0, **kwargs
+    client: TestClient, transcript_id: str, wanted: set[str], timeout: float = 120.0, **kwargs
 ) -> dict:
     deadline = time.monotonic() + timeout
     while True:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     log_format: Literal["console", "json"] = "console"
 
+    live_model: str = "tiny.en"
+    """Whisper model for live transcription (re-decoded every half second: the fastest)."""
+
     # --- the server -----------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=1250, ge=1, le=65535)

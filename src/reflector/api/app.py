@@ -18,6 +18,7 @@ from reflector.api.routers import (
     events,
     exports,
     health,
+    live,
     search,
     transcripts,
     uploads,
@@ -97,7 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(RejectNulInUrl)
-    for module in (transcripts, uploads, exports, audio, search, events, api_keys, health):
+    for module in (transcripts, uploads, exports, audio, search, events, live, api_keys, health):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -254,6 +254,57 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 @cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--speed", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="1 is real time, 2 twice as fast, 0 as fast as it can.")  # fmt: skip
+@click.option("-l", "--language", default="en", show_default=True, help="Language code.")
+@click.option("-m", "--model", help="Whisper model (default REFLECTOR_LIVE_MODEL, tiny.en).")
+def live(file: Path, speed: float, language: str, model: str | None) -> None:
+    """Stream FILE as if it were spoken now and print the captions as they become final."""
+    from reflector.asr import ModelError, load_whisper, resolve_model
+    from reflector.audio import AudioError, decode_file
+    from reflector.live.harness import stream_samples
+    from reflector.live.streaming import LiveOptions, LiveUpdate, StreamingTranscriber
+    from reflector.vad import SileroVad
+
+    settings = get_settings()
+    try:
+        samples = decode_file(file).samples
+        engine = load_whisper(
+            resolve_model(model or settings.live_model, settings.data_dir),
+            settings.asr_device,
+            settings.asr_compute_type,
+            settings.asr_cpu_threads,
+        )
+    except (AudioError, ModelError) as exc:
+        raise CliError(str(exc)) from exc
+    transcriber = StreamingTranscriber(
+        engine, SileroVad(), LiveOptions(language=_choose_language(language))
+    )
+    shown = sys.stdout.isatty()
+
+    def show(update: LiveUpdate) -> None:
+        final = "".join(w.text for w in update.final)
+        interim = "".join(w.text for w in update.interim)
+        if shown:  # a terminal: interim words in grey after the final ones, rewritten in place
+            click.echo(f"\r\033[K{final}\033[2m{interim}\033[0m", nl=False)
+            if final:
+                click.echo("")
+        elif final:
+            click.echo(final.strip())
+
+    stream_samples(transcriber, samples, speed=speed, on_update=show)
+    if shown:
+        click.echo("")
+    stats = transcriber.stats
+    click.echo(
+        f"reflector: {stats.audio_seconds:.1f} s of audio, {stats.decodes} decodes, "
+        f"real-time factor {stats.real_time_factor:.2f}",
+        err=True,
+    )
+
+
+@cli.command()
 def models() -> None:
     """List the bundled speech, speaker and language models, whether installed, and where."""
     from rich.console import Console

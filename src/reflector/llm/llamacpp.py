@@ -11,6 +11,8 @@ shared by all calls is read once.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import threading
@@ -56,6 +58,17 @@ class _Loaded:
 
 _models: dict[tuple[str, LlamaCppOptions], _Loaded] = {}
 _models_lock = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free models while the interpreter is whole; freed later, llama.cpp's finaliser fails
+    with noise on stderr because the library's bindings are already gone."""
+    with _models_lock:
+        for loaded in _models.values():
+            with contextlib.suppress(Exception):
+                loaded.llama.close()
+        _models.clear()
 
 
 def _load(path: Path, options: LlamaCppOptions) -> _Loaded:

@@ -4,8 +4,16 @@ from reflector.vad.silero import (
     FRAME_SAMPLES,
     SileroVad,
     SpeechRegion,
+    StreamingVad,
     VadOptions,
     regions_from_probabilities,
 )
 
-__all__ = ["FRAME_SAMPLES", "SileroVad", "SpeechRegion", "VadOptions", "regions_from_probabilities"]
+__all__ = [
+    "FRAME_SAMPLES",
+    "SileroVad",
+    "SpeechRegion",
+    "StreamingVad",
+    "VadOptions",
+    "regions_from_probabilities",
+]

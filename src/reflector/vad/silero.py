@@ -5,7 +5,7 @@ The ONNX file ships inside ``faster-whisper`` (``faster_whisper/assets``); nothi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,15 @@ def _default_model_path() -> Path:
     return Path(get_assets_path()) / "silero_vad_v6.onnx"
 
 
+@dataclass
+class _StreamState:
+    """The recurrent state Silero carries from one frame to the next."""
+
+    h: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 128), dtype=np.float32))
+    c: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 128), dtype=np.float32))
+    tail: np.ndarray = field(default_factory=lambda: np.zeros(_CONTEXT_SAMPLES, dtype=np.float32))
+
+
 class SileroVad:
     """The Silero model loaded once; thread-safe for concurrent calls (ONNX sessions are)."""
 
@@ -77,32 +86,52 @@ class SileroVad:
         """Speech probability for each 32 ms frame of 16 kHz mono float32 ``audio``."""
         n_frames = -(-len(audio) // FRAME_SAMPLES)
         out = np.zeros(n_frames, dtype=np.float32)
-        state_h = np.zeros((1, 1, 128), dtype=np.float32)
-        state_c = np.zeros((1, 1, 128), dtype=np.float32)
-        previous_tail = np.zeros(_CONTEXT_SAMPLES, dtype=np.float32)
+        state = _StreamState()
         for first in range(0, n_frames, _FRAMES_PER_BLOCK):
             last = min(first + _FRAMES_PER_BLOCK, n_frames)
             block = audio[first * FRAME_SAMPLES : last * FRAME_SAMPLES]
             if len(block) < (last - first) * FRAME_SAMPLES:
                 block = np.pad(block, (0, (last - first) * FRAME_SAMPLES - len(block)))
-            frames = block.reshape(-1, FRAME_SAMPLES)
-            # Each frame is fed with the 64 samples before it, as the model was trained.
-            context = np.empty((len(frames), _CONTEXT_SAMPLES), dtype=np.float32)
-            context[0] = previous_tail
-            context[1:] = frames[:-1, -_CONTEXT_SAMPLES:]
-            batch = np.concatenate([context, frames], axis=1)
-            probs, state_h, state_c = self._session.run(
-                None, {"input": batch, "h": state_h, "c": state_c}
-            )
-            out[first:last] = np.asarray(probs).reshape(-1)[: last - first]
-            previous_tail = frames[-1, -_CONTEXT_SAMPLES:].copy()
+            out[first:last] = self.run_frames(block.reshape(-1, FRAME_SAMPLES), state)
         return out
+
+    def run_frames(self, frames: np.ndarray, state: _StreamState) -> np.ndarray:
+        """Probabilities of consecutive ``frames`` (n x 512), carrying ``state`` across calls."""
+        # Each frame is fed with the 64 samples before it, as the model was trained.
+        context = np.empty((len(frames), _CONTEXT_SAMPLES), dtype=np.float32)
+        context[0] = state.tail
+        context[1:] = frames[:-1, -_CONTEXT_SAMPLES:]
+        batch = np.concatenate([context, frames], axis=1).astype(np.float32, copy=False)
+        probs, state.h, state.c = self._session.run(
+            None, {"input": batch, "h": state.h, "c": state.c}
+        )
+        state.tail = frames[-1, -_CONTEXT_SAMPLES:].astype(np.float32).copy()
+        return np.asarray(probs).reshape(-1)[: len(frames)]
 
     def speech_regions(
         self, audio: np.ndarray, options: VadOptions | None = None
     ) -> list[SpeechRegion]:
         probs = self.probabilities(audio)
         return regions_from_probabilities(probs, len(audio) / SAMPLE_RATE, options)
+
+
+class StreamingVad:
+    """Frame probabilities for audio that arrives in pieces of any size (live streams)."""
+
+    def __init__(self, vad: SileroVad) -> None:
+        self._vad = vad
+        self._state = _StreamState()
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def push(self, audio: np.ndarray) -> np.ndarray:
+        """Probabilities of the 32 ms frames completed by ``audio`` (possibly none)."""
+        self._pending = np.concatenate([self._pending, np.asarray(audio, dtype=np.float32)])
+        whole = len(self._pending) // FRAME_SAMPLES
+        if whole == 0:
+            return np.zeros(0, dtype=np.float32)
+        frames = self._pending[: whole * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES)
+        self._pending = self._pending[whole * FRAME_SAMPLES :]
+        return self._vad.run_frames(frames, self._state)
 
 
 def regions_from_probabilities(

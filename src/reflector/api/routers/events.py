@@ -17,7 +17,7 @@ router = APIRouter(tags=["events"])
 _POLICY_VIOLATION = 1008
 
 
-async def _authenticate(websocket: WebSocket):
+async def authenticate_websocket(websocket: WebSocket):
     try:
         return await current_user(websocket)  # type: ignore[arg-type]
     except Problem as problem:
@@ -39,7 +39,7 @@ async def transcript_events(websocket: WebSocket, transcript_id: str) -> None:
     skipped by id, so nothing falls between the two.
     """
     state = websocket.app.state.reflector
-    user = await _authenticate(websocket)
+    user = await authenticate_websocket(websocket)
     if user is None:
         return
     async with state.sessions() as session:
@@ -65,7 +65,7 @@ async def transcript_events(websocket: WebSocket, transcript_id: str) -> None:
 async def user_events(websocket: WebSocket) -> None:
     """Created, status changed and deleted, for all of the user's transcripts."""
     state = websocket.app.state.reflector
-    user = await _authenticate(websocket)
+    user = await authenticate_websocket(websocket)
     if user is None:
         return
     await websocket.accept()

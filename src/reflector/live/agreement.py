@@ -1,0 +1,102 @@
+"""LocalAgreement-2: commit the words two consecutive hypotheses agree on.
+
+Whisper re-decodes a growing audio buffer every fraction of a second. The words at the end of a
+hypothesis are unstable (a word cut in half, a guess at what comes next); words that two
+successive decodes of longer and longer audio agree on almost never change again. So the longest
+common prefix of the last two hypotheses, after what is already committed, becomes *final*, and
+the rest of the newest hypothesis is shown as *interim*.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from reflector.domain import Word
+
+_NOT_WORD = re.compile(r"[^\w']+")
+_SEAM_WINDOW = 2.0
+"""Seconds before the committed end in which the committed tail is looked for."""
+_SEAM_WORDS = 5
+
+
+def word_key(text: str) -> str:
+    """How words are compared: case, punctuation and spacing do not make two words differ."""
+    return _NOT_WORD.sub("", text.lower())
+
+
+@dataclass
+class LocalAgreement:
+    """State of one stream: committed words and the previous hypothesis's uncommitted tail."""
+
+    committed: list[Word] = field(default_factory=list)
+    previous: list[Word] = field(default_factory=list)
+    """The last hypothesis, minus what was committed from it."""
+    tolerance: float = 0.25
+    """Seconds a re-decoded word may start before the last committed end and still be new."""
+
+    @property
+    def committed_end(self) -> float:
+        return self.committed[-1].end if self.committed else 0.0
+
+    def _new_part(self, hypothesis: list[Word]) -> list[Word]:
+        """The hypothesis after what is already committed.
+
+        Whisper's word times drift by a few tenths of a second between decodes, so the seam is
+        found by the words themselves: the committed tail (up to five words) is looked for near
+        the committed end, and what follows it is new. Only when the tail is not found does
+        time decide.
+        """
+        if not self.committed:
+            return list(hypothesis)
+        end = self.committed_end
+        recent = [w for w in hypothesis if w.end > end - _SEAM_WINDOW]
+        keys = [word_key(w.text) for w in recent]
+        tail = [word_key(w.text) for w in self.committed[-_SEAM_WORDS:]]
+        for size in range(min(len(tail), len(keys)), 0, -1):
+            pattern = tail[-size:]
+            for index in range(len(keys) - size + 1):
+                if keys[index : index + size] != pattern:
+                    continue
+                # A single common word ("the") is trusted only right where the seam should be.
+                if size >= 2 or abs(recent[index].end - end) <= self.tolerance * 2:
+                    return recent[index + size :]
+        # By time: a word mostly after the committed end is new (word starts drift earlier).
+        return [w for w in hypothesis if (w.start + w.end) / 2 >= end - self.tolerance]
+
+    def insert(self, hypothesis: list[Word]) -> tuple[list[Word], list[Word]]:
+        """Take a new hypothesis (absolute times); return (newly final words, interim words)."""
+        new = self._new_part(hypothesis)
+        agreed = 0
+        for old, current in zip(self.previous, new, strict=False):
+            if word_key(old.text) != word_key(current.text) or not word_key(current.text):
+                break
+            agreed += 1
+        final = self._commit(new[:agreed])
+        self.previous = new[agreed:]
+        return final, list(self.previous)
+
+    def flush(self, everything: bool = True) -> list[Word]:
+        """Commit the pending interim words (end of an utterance or of the stream).
+
+        Without ``everything``, a last word Whisper marked as cut off ("s-") stays pending:
+        the next decode, with more audio, will hear all of it.
+        """
+        pending = self.previous
+        keep: list[Word] = []
+        if not everything and pending and pending[-1].text.strip().endswith("-"):
+            pending, keep = pending[:-1], pending[-1:]
+        final = self._commit(pending)
+        self.previous = keep
+        return final
+
+    def _commit(self, words: list[Word]) -> list[Word]:
+        """Append to the committed words, never overlapping them in time (decodes disagree on
+        word boundaries by a few hundredths of a second)."""
+        placed = []
+        for word in words:
+            start = max(word.start, self.committed_end)
+            word = word.model_copy(update={"start": start, "end": max(start, word.end)})
+            self.committed.append(word)
+            placed.append(word)
+        return placed

@@ -1,0 +1,136 @@
+"""One live stream as an asyncio object: audio in, updates out, decoding off the event loop.
+
+Audio pieces go into a bounded queue; one worker thread at a time runs the streaming
+transcriber. When decoding falls behind, queued pieces are merged into one push (the transcriber
+then decodes less often) instead of the queue growing without bound, and the session says it is
+degraded. Every update carries latency measurements: when the audio holding a word arrived,
+and when the word was shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reflector.audio import SAMPLE_RATE
+from reflector.live.streaming import LiveUpdate, StreamingTranscriber
+
+MAX_QUEUED_SECONDS = 2.0
+"""Audio waiting for the decoder beyond this is merged into one piece."""
+
+
+@dataclass(frozen=True)
+class TimedLiveUpdate:
+    update: LiveUpdate
+    final_delays: list[float]
+    """Per final word: seconds from the arrival of the audio holding its end to now."""
+    first_word_delay: float | None = None
+    """For the first words after a silence: seconds since the speech's audio arrived."""
+
+
+@dataclass
+class _Arrivals:
+    """When each second of audio arrived (wall clock), to measure delays in the server."""
+
+    audio_ends: list[float] = field(default_factory=list)
+    walls: list[float] = field(default_factory=list)
+
+    def add(self, audio_end: float, wall: float) -> None:
+        self.audio_ends.append(audio_end)
+        self.walls.append(wall)
+
+    def arrival_of(self, audio_time: float) -> float | None:
+        index = bisect.bisect_left(self.audio_ends, audio_time - 1e-6)
+        return self.walls[index] if index < len(self.walls) else None
+
+
+class LiveSession:
+    """Runs ``transcriber`` on audio pushed with :meth:`feed`; ``on_update`` gets the results."""
+
+    def __init__(
+        self,
+        transcriber: StreamingTranscriber,
+        on_update: Callable[[TimedLiveUpdate], Awaitable[None]],
+    ) -> None:
+        self.transcriber = transcriber
+        self.on_update = on_update
+        self.audio: list[np.ndarray] = []
+        """Everything received, kept for the recording."""
+        self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+        self._queued_samples = 0
+        self._arrivals = _Arrivals()
+        self._received = 0
+        self._showing = False
+        self._worker = asyncio.create_task(self._run())
+        self.degraded = False
+
+    @property
+    def received_seconds(self) -> float:
+        return self._received / SAMPLE_RATE
+
+    def recording(self) -> np.ndarray:
+        return np.concatenate(self.audio) if self.audio else np.zeros(0, np.float32)
+
+    async def feed(self, samples: np.ndarray) -> None:
+        samples = np.asarray(samples, dtype=np.float32)
+        self.audio.append(samples)
+        self._received += len(samples)
+        self._arrivals.add(self.received_seconds, time.monotonic())
+        self._queued_samples += len(samples)
+        await self._queue.put(samples)
+
+    async def close(self) -> None:
+        """No more audio: finish decoding and deliver the last (all final) updates."""
+        await self._queue.put(None)
+        await self._worker
+
+    async def _next_piece(self) -> np.ndarray | None:
+        piece = await self._queue.get()
+        if piece is None:
+            return None
+        if self._queued_samples / SAMPLE_RATE > MAX_QUEUED_SECONDS:
+            # Behind real time: take everything waiting in one go.
+            pieces = [piece]
+            while not self._queue.empty():
+                extra = self._queue.get_nowait()
+                if extra is None:
+                    self._queue.put_nowait(None)
+                    break
+                pieces.append(extra)
+            piece = np.concatenate(pieces)
+            self.degraded = True
+        self._queued_samples -= len(piece)
+        return piece
+
+    async def _run(self) -> None:
+        while True:
+            piece = await self._next_piece()
+            if piece is None:
+                updates = await asyncio.to_thread(self.transcriber.finish)
+                for update in updates:
+                    await self._deliver(update)
+                return
+            for update in await asyncio.to_thread(self.transcriber.push, piece):
+                await self._deliver(update)
+
+    async def _deliver(self, update: LiveUpdate) -> None:
+        now = time.monotonic()
+        delays = []
+        for word in update.final:
+            arrived = self._arrivals.arrival_of(word.end)
+            if arrived is not None:
+                delays.append(round(now - arrived, 3))
+        first = None
+        words = update.interim + update.final
+        if words and not self._showing:
+            arrived = self._arrivals.arrival_of(words[0].start)
+            first = round(now - arrived, 3) if arrived is not None else None
+        self._showing = bool(update.interim)
+        if update.degraded:
+            self.degraded = True
+        await self.on_update(TimedLiveUpdate(update, delays, first))

@@ -1,0 +1,257 @@
+"""Live transcription of one audio stream: interim words quickly, final words that never change.
+
+Audio arrives in pieces of any size. Every ``step`` seconds of new audio the recent, uncommitted
+part of the stream (the *buffer*) is decoded again by Whisper, prompted with the committed text,
+and LocalAgreement-2 commits the words two consecutive decodes agree on. Voice detection runs on
+every frame: silence is not decoded, and a pause after speech (*endpoint*) makes the pending words
+final at once instead of waiting for the next decode. The buffer is cut after committed sentence
+ends, so a decode never covers more than ``max_buffer`` seconds.
+
+If decoding falls behind real time, the step grows (fewer, longer decodes) and the update says
+so, instead of lagging further and further behind.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reflector.asr import WhisperEngine
+from reflector.audio import SAMPLE_RATE
+from reflector.domain import Word
+from reflector.domain.segmentation import is_sentence_end
+from reflector.live.agreement import LocalAgreement
+from reflector.vad import FRAME_SAMPLES, SileroVad, StreamingVad
+
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    language: str | None = "en"
+    step: float = 0.5
+    """Seconds of new audio between decodes (grows under load, up to ``max_step``)."""
+    max_step: float = 2.0
+    max_buffer: float = 12.0
+    """Seconds of audio at most in one decode; older audio is cut at committed words."""
+    trim_after: float = 6.0
+    """Cut the buffer at a committed sentence end once it is longer than this."""
+    endpoint_silence: float = 0.5
+    """Silence after speech that makes the pending words final."""
+    speech_threshold: float = 0.5
+    beam_size: int = 1
+    prompt_chars: int = 200
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.step <= self.max_step:
+            raise ValueError("need 0.1 <= step <= max_step")
+        if not 2.0 <= self.trim_after < self.max_buffer <= 30.0:
+            raise ValueError("need 2 <= trim_after < max_buffer <= 30")
+
+
+@dataclass(frozen=True)
+class LiveUpdate:
+    """What changed after a piece of audio: words that became final, and the current interim."""
+
+    final: list[Word]
+    interim: list[Word]
+    """Replaces the previous interim words."""
+    audio_time: float
+    """Seconds of audio received when this was produced."""
+    degraded: bool = False
+    """Decoding is slower than real time; the step was made longer."""
+    step: float = 0.5
+
+
+@dataclass
+class LiveStats:
+    decodes: int = 0
+    decode_seconds: float = 0.0
+    audio_seconds: float = 0.0
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.decode_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+
+@dataclass
+class StreamingTranscriber:
+    engine: WhisperEngine
+    vad: SileroVad
+    options: LiveOptions = field(default_factory=LiveOptions)
+
+    def __post_init__(self) -> None:
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._offset = 0.0
+        """Stream time of ``_audio[0]``: audio before it was cut off."""
+        self._speech = np.zeros(0, dtype=bool)
+        self._vad_stream = StreamingVad(self.vad)
+        self._agreement = LocalAgreement()
+        self._since_decode = 0.0
+        self._step = self.options.step
+        self._interim: list[Word] = []
+        self.stats = LiveStats()
+
+    @property
+    def received(self) -> float:
+        return self._offset + len(self._audio) / SAMPLE_RATE
+
+    @property
+    def committed(self) -> list[Word]:
+        return list(self._agreement.committed)
+
+    def push(self, samples: np.ndarray) -> list[LiveUpdate]:
+        """Add audio (16 kHz mono float32); returns the updates it caused (often none).
+
+        A long piece (a client catching up, or merged backlog) is taken a step at a time, so
+        every part of it is decoded before the buffer moves past it.
+        """
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        updates: list[LiveUpdate] = []
+        position = 0
+        while position < samples.size:
+            size = max(FRAME_SAMPLES, round(self._step * SAMPLE_RATE))
+            updates += self._push_piece(samples[position : position + size])
+            position += size
+        return updates
+
+    def _push_piece(self, samples: np.ndarray) -> list[LiveUpdate]:
+        self._audio = np.concatenate([self._audio, samples])
+        probs = self._vad_stream.push(samples)
+        self._speech = np.concatenate([self._speech, probs >= self.options.speech_threshold])
+        self._since_decode += len(samples) / SAMPLE_RATE
+        self.stats.audio_seconds += len(samples) / SAMPLE_RATE
+        updates = []
+        if self._endpoint_reached():
+            updates.append(self._finalize())
+        if self._since_decode >= self._step:
+            update = self._decode()
+            if update is not None:
+                updates.append(update)
+        return updates
+
+    def finish(self) -> list[LiveUpdate]:
+        """The stream ended: decode what is left and make everything final."""
+        updates = []
+        if self._has_speech(self._offset):
+            update = self._decode()
+            if update is not None:
+                updates.append(update)
+        updates.append(self._finalize())
+        return updates
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _frame_index(self, stream_time: float) -> int:
+        return int(stream_time / FRAME_SECONDS)
+
+    def _has_speech(self, since: float) -> bool:
+        return bool(self._speech[self._frame_index(since) :].any())
+
+    def _silence_at_end(self) -> float:
+        """Seconds of non-speech at the end of what the voice detector has seen."""
+        trailing = np.flatnonzero(self._speech[::-1])
+        frames = len(self._speech) if trailing.size == 0 else int(trailing[0])
+        return frames * FRAME_SECONDS
+
+    def _endpoint_reached(self) -> bool:
+        return bool(self._interim) and self._silence_at_end() >= self.options.endpoint_silence
+
+    def _finalize(self) -> LiveUpdate:
+        final = self._agreement.flush()
+        self._interim = []
+        self._trim()
+        return LiveUpdate(final, [], round(self.received, 3), step=self._step)
+
+    def _prompt(self) -> str | None:
+        """Committed text from before the buffer: context for the decoder. Words still inside
+        the buffer are left out, or Whisper tends to skip them in the audio."""
+        before = [w for w in self._agreement.committed if w.end <= self._offset + 0.01]
+        text = "".join(w.text for w in before).strip()
+        return text[-self.options.prompt_chars :] or None
+
+    def _decode(self) -> LiveUpdate | None:
+        self._since_decode = 0.0
+        if not self._has_speech(self._offset):
+            self._drop_silence()
+            return None
+        started = time.perf_counter()
+        segments, _ = self.engine.model.transcribe(
+            self._audio,
+            language=self.options.language,
+            beam_size=self.options.beam_size,
+            word_timestamps=True,
+            initial_prompt=self._prompt(),
+            condition_on_previous_text=False,
+            vad_filter=False,
+            temperature=0.0,
+        )
+        received = self.received
+        words = [
+            Word(
+                start=round(self._offset + w.start, 3),
+                end=round(min(self._offset + w.end, received), 3),
+                text=w.word,
+                probability=min(1.0, max(0.0, w.probability)),
+            )
+            for segment in segments
+            for w in (segment.words or [])
+            if self._offset + w.start < received
+        ]
+        elapsed = time.perf_counter() - started
+        self.stats.decodes += 1
+        self.stats.decode_seconds += elapsed
+        degraded = self._adapt_step(elapsed)
+        final, self._interim = self._agreement.insert(_monotonic(words))
+        self._trim()
+        return LiveUpdate(final, list(self._interim), round(received, 3), degraded, self._step)
+
+    def _adapt_step(self, elapsed: float) -> bool:
+        """Longer steps while a decode takes most of a step; back down when there is room."""
+        if elapsed > 0.8 * self._step and self._step < self.options.max_step:
+            self._step = min(self.options.max_step, self._step * 1.5)
+            return True
+        if elapsed < 0.4 * self._step and self._step > self.options.step:
+            self._step = max(self.options.step, self._step / 1.5)
+        return self._step > self.options.step
+
+    def _cut(self, stream_time: float) -> None:
+        drop = round((stream_time - self._offset) * SAMPLE_RATE)
+        if drop <= 0:
+            return
+        self._audio = self._audio[drop:]
+        self._offset += drop / SAMPLE_RATE
+
+    def _trim(self) -> None:
+        """Cut audio that only holds committed words, at a sentence end when possible."""
+        length = self.received - self._offset
+        committed = self._agreement.committed
+        if not committed or length <= self.options.trim_after:
+            return
+        sentence_ends = [w.end for w in committed if is_sentence_end(w) and w.end > self._offset]
+        if sentence_ends:
+            self._cut(sentence_ends[-1])
+        elif length > self.options.max_buffer:
+            self._cut(committed[-1].end)
+        if self.received - self._offset > self.options.max_buffer:
+            # No agreement for a whole buffer: commit what the last decode heard rather than
+            # let the decode grow without bound, and cut after it.
+            self._agreement.flush(everything=False)
+            self._interim = []
+            last = self._agreement.committed_end
+            self._cut(last if last > self._offset else self.received - self.options.trim_after)
+
+    def _drop_silence(self) -> None:
+        """A buffer of pure silence after committed words need not be decoded again."""
+        if not self._interim:
+            self._cut(max(self._offset, self.received - 1.0))
+
+
+def _monotonic(words: list[Word]) -> list[Word]:
+    result: list[Word] = []
+    for word in words:
+        start = max(word.start, result[-1].end if result else 0.0)
+        result.append(word.model_copy(update={"start": start, "end": max(start, word.end)}))
+    return result

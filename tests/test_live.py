@@ -1,0 +1,164 @@
+"""Live transcription: LocalAgreement-2 and the streaming transcriber, fed by the harness."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from reflector.audio import SAMPLE_RATE, decode_file
+from reflector.domain import Word
+from reflector.live.agreement import LocalAgreement, word_key
+from reflector.live.harness import final_words, first_word_delays, stream_samples
+from reflector.live.streaming import LiveOptions, StreamingTranscriber
+from reflector.vad import SileroVad, StreamingVad
+from tests.conftest import word_error_rate
+
+
+def words(text: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
+    return [
+        Word(start=start + i * step, end=start + (i + 1) * step - 0.05, text=f" {t}")
+        for i, t in enumerate(text.split())
+    ]
+
+
+# --- LocalAgreement-2 ----------------------------------------------------------------------------
+
+
+def test_words_two_hypotheses_agree_on_become_final():
+    agreement = LocalAgreement()
+    final, interim = agreement.insert(words("good morning every"))
+    assert final == [] and [w.text for w in interim] == [" good", " morning", " every"]
+    final, interim = agreement.insert(words("Good morning, everyone thanks"))
+    assert [w.text for w in final] == [" Good", " morning,"]  # case and commas do not matter
+    assert [w.text for w in interim] == [" everyone", " thanks"]
+    final, interim = agreement.insert(words("Good morning, everyone. Thanks for"))
+    assert [w.text for w in final] == [" everyone.", " Thanks"]
+    assert [w.text for w in interim] == [" for"]
+    assert [w.text for w in agreement.flush()] == [" for"]
+
+
+def test_committed_words_are_not_repeated_when_the_decoder_starts_later():
+    agreement = LocalAgreement()
+    agreement.insert(words("we will ship on friday"))
+    agreement.insert(words("we will ship on friday"))
+    assert "".join(w.text for w in agreement.committed) == " we will ship on friday"
+    # A re-decode of a trimmed buffer: starts at the committed tail, times drifted by 0.3 s.
+    agreement.insert(words("on friday and then", start=1.3))
+    final, _ = agreement.insert(words("on friday and then rest", start=1.25))
+    assert [w.text for w in final] == [" and", " then"]
+    assert word_key(" Friday,") == word_key("friday")
+
+
+def test_flush_commits_what_is_pending():
+    agreement = LocalAgreement()
+    agreement.insert(words("one two three"))
+    assert [w.text for w in agreement.flush()] == [" one", " two", " three"]
+    assert agreement.flush() == []
+    agreement.insert(words("four fi-", start=2.0))
+    assert [w.text for w in agreement.flush(everything=False)] == [" four"]  # "fi-" was cut
+    assert [w.text for w in agreement.previous] == [" fi-"]
+
+
+# --- streaming voice detection -------------------------------------------------------------------
+
+
+def test_streaming_voice_detection_matches_the_whole_file(piper_clip):
+    audio = decode_file(piper_clip.path).samples
+    vad = SileroVad()
+    whole = vad.probabilities(audio)
+    stream = StreamingVad(vad)
+    rng = np.random.default_rng(3)
+    pieces, position = [], 0
+    while position < len(audio):
+        size = int(rng.integers(1, 7000))
+        pieces.append(stream.push(audio[position : position + size]))
+        position += size
+    streamed = np.concatenate(pieces)
+    assert len(whole) - len(streamed) <= 1  # only a last partial frame may be pending
+    np.testing.assert_allclose(streamed, whole[: len(streamed)], atol=1e-5)
+
+
+# --- the streaming transcriber -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def streamed(tiny_engine, piper_clip):
+    audio = decode_file(piper_clip.path).samples
+    # A fixed step (no adapting to the machine's speed), so every run decodes the same audio.
+    options = LiveOptions(step=0.5, max_step=0.5)
+    transcriber = StreamingTranscriber(tiny_engine, SileroVad(), options)
+    updates = stream_samples(transcriber, audio, speed=0)  # as fast as it can decode
+    return transcriber, updates, audio
+
+
+@pytest.mark.slow
+def test_final_transcript_is_accurate(streamed, piper_clip):
+    transcriber, updates, _ = streamed
+    text = "".join(w.text for w in final_words(updates))
+    # Offline tiny.en gets this clip nearly word-perfect; streaming must stay close.
+    assert word_error_rate(piper_clip.text, text) <= 0.08, text
+    assert final_words(updates) == transcriber.committed
+
+
+@pytest.mark.slow
+def test_finals_never_change_and_times_move_forward(streamed):
+    _, updates, audio = streamed
+    finals = final_words(updates)
+    assert finals, "nothing became final"
+    for before, after in itertools.pairwise(finals):
+        assert before.end <= after.start + 1e-6
+    assert finals[-1].end <= len(audio) / SAMPLE_RATE + 1e-6
+    audio_times = [u.update.audio_time for u in updates]
+    assert audio_times == sorted(audio_times)
+
+
+@pytest.mark.slow
+def test_interim_words_converge_to_the_finals(streamed):
+    _, updates, _ = streamed
+    # The last interim shown before words became final mostly says the same words.
+    shown, agreed = 0, 0
+    interim: list[Word] = []
+    for timed in updates:
+        for word in timed.update.final:
+            shown += 1
+            agreed += any(word_key(w.text) == word_key(word.text) for w in interim)
+        interim = timed.update.interim
+    assert shown and agreed / shown >= 0.6, (agreed, shown)
+
+
+@pytest.mark.slow
+def test_words_appear_soon_after_speech_starts(streamed, piper_clip):
+    _, updates, _ = streamed
+    # The clip starts with one second of silence.
+    delays = first_word_delays(updates, [1.0], speed=1e9)
+    assert delays, "no word was shown"
+    first = next(t for t in updates if t.update.interim or t.update.final)
+    assert first.update.audio_time <= 2.5  # the first words were shown within 1.5 s of audio
+
+
+@pytest.mark.slow
+def test_silence_is_not_decoded(tiny_engine):
+    transcriber = StreamingTranscriber(tiny_engine, SileroVad(), LiveOptions())
+    updates = stream_samples(transcriber, np.zeros(SAMPLE_RATE * 5, np.float32), speed=0)
+    assert final_words(updates) == [] and transcriber.stats.decodes == 0
+
+
+@pytest.mark.slow
+def test_live_command_prints_captions(capsys, piper_clip, monkeypatch, data_dir):
+    from reflector.cli.main import main
+    from reflector.settings import get_settings
+
+    monkeypatch.setenv("REFLECTOR_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    try:
+        code = main(["live", str(piper_clip.path), "--speed", "0"])
+    finally:
+        get_settings.cache_clear()
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert word_error_rate(piper_clip.text, out) <= 0.25, out
+    assert "real-time factor" in err
+    code = main(["live", str(piper_clip.path.with_suffix(".missing"))])
+    assert code == 1 and "reflector: error:" in capsys.readouterr().err
