@@ -28,6 +28,7 @@ from reflector.api.routers.events import authenticate_websocket
 from reflector.api.state import AppState
 from reflector.asr import load_whisper, resolve_model
 from reflector.audio import SAMPLE_RATE, write_wav
+from reflector.bus import transcript_channel
 from reflector.db import repository
 from reflector.db.tables import TranscriptRow
 from reflector.jobs.submit import create_job
@@ -279,8 +280,6 @@ async def _publish(
         async with state.sessions() as session:
             await record_and_publish(session, state.bus, transcript_id, "TRANSCRIPT", data)
     else:
-        from reflector.bus import transcript_channel
-
         await state.bus.publish(
             transcript_channel(transcript_id), {"id": None, "type": "TRANSCRIPT", "data": data}
         )
