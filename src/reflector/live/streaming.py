@@ -105,14 +105,15 @@ class StreamingTranscriber:
     def push(self, samples: np.ndarray) -> list[LiveUpdate]:
         """Add audio (16 kHz mono float32); returns the updates it caused (often none).
 
-        A long piece (a client catching up, or merged backlog) is taken a step at a time, so
-        every part of it is decoded before the buffer moves past it.
+        A long piece (a client catching up, or merged backlog) is taken in parts of
+        ``trim_after`` seconds: one decode each, which covers every part before the buffer
+        moves past it, at a fraction of the decodes that real-time pieces would cost.
         """
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         updates: list[LiveUpdate] = []
         position = 0
         while position < samples.size:
-            size = max(FRAME_SAMPLES, round(self._step * SAMPLE_RATE))
+            size = max(FRAME_SAMPLES, round(self.options.trim_after * SAMPLE_RATE))
             updates += self._push_piece(samples[position : position + size])
             position += size
         return updates
