@@ -265,7 +265,7 @@ def live(file: Path, speed: float, language: str, model: str | None) -> None:
     from reflector.audio import AudioError, decode_file
     from reflector.live.harness import stream_samples
     from reflector.live.streaming import LiveOptions, LiveUpdate, StreamingTranscriber
-    from reflector.vad import SileroVad
+    from reflector.vad import shared_vad
 
     settings = get_settings()
     try:
@@ -279,7 +279,7 @@ def live(file: Path, speed: float, language: str, model: str | None) -> None:
     except (AudioError, ModelError) as exc:
         raise CliError(str(exc)) from exc
     transcriber = StreamingTranscriber(
-        engine, SileroVad(), LiveOptions(language=_choose_language(language))
+        engine, shared_vad(), LiveOptions(language=_choose_language(language))
     )
     shown = sys.stdout.isatty()
 

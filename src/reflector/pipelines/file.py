@@ -31,7 +31,13 @@ from reflector.domain import (
 )
 from reflector.intelligence import MeetingWriter, SummaryOptions, summarize_meeting
 from reflector.pipelines.progress import ProgressCallback, StagedProgress
-from reflector.vad import SileroVad, SpeechRegion, VadOptions, regions_from_probabilities
+from reflector.vad import (
+    SileroVad,
+    SpeechRegion,
+    VadOptions,
+    regions_from_probabilities,
+    shared_vad,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +118,7 @@ def transcribe_file(
         duration,
         options,
         engine,
-        vad or SileroVad(),
+        vad or shared_vad(),
         on_stage=progress.report,
     )
     notes += recognition.notes

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from reflector.asr import ModelError
-from reflector.audio import AudioError, decode_file, encode_mp3, peak_waveform
+from reflector.audio import SAMPLE_RATE, AudioError, decode_file, encode_mp3, peak_waveform
 from reflector.blobs import BlobStore
 from reflector.bus import EventBus
 from reflector.db import repository
@@ -43,7 +43,7 @@ from reflector.pipelines.file import (
 )
 from reflector.pipelines.publish import emit, publish_user_event
 from reflector.settings import Settings
-from reflector.vad import SileroVad, SpeechRegion
+from reflector.vad import SpeechRegion, shared_vad
 
 log = structlog.get_logger(__name__)
 
@@ -157,7 +157,7 @@ async def _prepare(ctx: StageContext) -> None:
     await publish_user_event(ctx.bus, ctx.user_id, "TRANSCRIPT_STATUS", ctx.transcript_id,
                              value="processing")  # fmt: skip
     samples = await ctx.samples()
-    duration = round(len(samples) / 16_000, 3)
+    duration = round(len(samples) / SAMPLE_RATE, 3)
     mp3 = ctx.workdir / "audio.mp3"
     await asyncio.to_thread(encode_mp3, samples, mp3)
     await ctx.blobs.put_file(ctx.key("audio.mp3"), mp3, "audio/mpeg")
@@ -183,7 +183,7 @@ async def _transcribe(ctx: StageContext) -> None:
         except ModelError as error:
             raise StageFailed(str(error)) from error
         return recognize_speech(
-            samples, len(samples) / 16_000, options, engine, SileroVad(), on_words=on_words
+            samples, len(samples) / SAMPLE_RATE, options, engine, shared_vad(), on_words=on_words
         )
 
     recognition = await asyncio.to_thread(work)

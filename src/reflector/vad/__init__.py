@@ -7,6 +7,7 @@ from reflector.vad.silero import (
     StreamingVad,
     VadOptions,
     regions_from_probabilities,
+    shared_vad,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "StreamingVad",
     "VadOptions",
     "regions_from_probabilities",
+    "shared_vad",
 ]

@@ -6,6 +6,7 @@ The ONNX file ships inside ``faster-whisper`` (``faster_whisper/assets``); nothi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,13 @@ class StreamingVad:
         frames = self._pending[: whole * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES)
         self._pending = self._pending[whole * FRAME_SAMPLES :]
         return self._vad.run_frames(frames, self._state)
+
+
+@lru_cache(maxsize=1)
+def shared_vad() -> SileroVad:
+    """The bundled Silero model, loaded once per process and shared by every job and stream
+    (its ONNX session is thread-safe)."""
+    return SileroVad()
 
 
 def regions_from_probabilities(

@@ -35,7 +35,7 @@ from reflector.jobs.submit import create_job
 from reflector.live.session import LiveSession, TimedLiveUpdate
 from reflector.live.streaming import LiveOptions, StreamingTranscriber
 from reflector.pipelines.publish import publish_user_event, record_and_publish
-from reflector.vad import SileroVad
+from reflector.vad import shared_vad
 
 router = APIRouter(tags=["live"])
 
@@ -149,7 +149,7 @@ async def record_ws(websocket: WebSocket, transcript_id: str) -> None:
             return
         engine = await _shared_engine(state)
         transcriber = StreamingTranscriber(
-            engine, SileroVad(), LiveOptions(language=config.language)
+            engine, shared_vad(), LiveOptions(language=config.language)
         )
 
         async def on_update(timed: TimedLiveUpdate) -> None:
