@@ -87,6 +87,9 @@ class StreamingTranscriber:
         self._offset = 0.0
         """Stream time of ``_audio[0]``: audio before it was cut off."""
         self._speech = np.zeros(0, dtype=bool)
+        """Speech flag per 32 ms frame, from frame ``_speech_first`` of the stream: only the
+        buffer's frames are kept, so a long stream costs no more per push than a short one."""
+        self._speech_first = 0
         self._vad_stream = StreamingVad(self.vad)
         self._agreement = LocalAgreement()
         self._since_decode = 0.0
@@ -149,7 +152,8 @@ class StreamingTranscriber:
         return int(stream_time / FRAME_SECONDS)
 
     def _has_speech(self, since: float) -> bool:
-        return bool(self._speech[self._frame_index(since) :].any())
+        first = max(0, self._frame_index(since) - self._speech_first)
+        return bool(self._speech[first:].any())
 
     def _silence_at_end(self) -> float:
         """Seconds of non-speech at the end of what the voice detector has seen."""
@@ -169,8 +173,16 @@ class StreamingTranscriber:
     def _prompt(self) -> str | None:
         """Committed text from before the buffer: context for the decoder. Words still inside
         the buffer are left out, or Whisper tends to skip them in the audio."""
-        before = [w for w in self._agreement.committed if w.end <= self._offset + 0.01]
-        text = "".join(w.text for w in before).strip()
+        parts: list[str] = []
+        size = 0
+        for word in reversed(self._agreement.committed):  # newest first: only the tail is read
+            if word.end > self._offset + 0.01:
+                continue
+            parts.append(word.text)
+            size += len(word.text)
+            if size >= self.options.prompt_chars:
+                break
+        text = "".join(reversed(parts)).strip()
         return text[-self.options.prompt_chars :] or None
 
     def _decode(self) -> LiveUpdate | None:
@@ -224,6 +236,10 @@ class StreamingTranscriber:
             return
         self._audio = self._audio[drop:]
         self._offset += drop / SAMPLE_RATE
+        frames = self._frame_index(self._offset) - self._speech_first
+        if frames > 0:
+            self._speech = self._speech[frames:]
+            self._speech_first += frames
 
     def _trim(self) -> None:
         """Cut audio that only holds committed words, at a sentence end when possible."""
@@ -231,9 +247,15 @@ class StreamingTranscriber:
         committed = self._agreement.committed
         if not committed or length <= self.options.trim_after:
             return
-        sentence_ends = [w.end for w in committed if is_sentence_end(w) and w.end > self._offset]
-        if sentence_ends:
-            self._cut(sentence_ends[-1])
+        sentence_end = None
+        for word in reversed(committed):  # only words still in the buffer
+            if word.end <= self._offset:
+                break
+            if is_sentence_end(word):
+                sentence_end = word.end
+                break
+        if sentence_end is not None:
+            self._cut(sentence_end)
         elif length > self.options.max_buffer:
             self._cut(committed[-1].end)
         if self.received - self._offset > self.options.max_buffer:
