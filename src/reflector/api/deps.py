@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,8 @@ from reflector.api.problems import not_found
 from reflector.api.state import AppState
 from reflector.db import repository
 from reflector.db.tables import TranscriptRow
+
+Child = TypeVar("Child")
 
 
 def app_state(request: Request) -> AppState:
@@ -45,3 +47,13 @@ async def readable_transcript(
         return await repository.get_readable_transcript(session, transcript_id, user.id)
     except repository.NotFound:
         raise not_found("transcript", transcript_id) from None
+
+
+async def transcript_child(
+    session: AsyncSession, model: type[Child], child_id: str, transcript_id: str, what: str
+) -> Child:
+    """A participant, upload, action item … of this transcript; 404 for anyone else's."""
+    child = await session.get(model, child_id)
+    if child is None or child.transcript_id != transcript_id:  # type: ignore[attr-defined]
+        raise not_found(what, child_id)
+    return child

@@ -21,10 +21,21 @@ async def record_and_publish(
     """Store the event (committing the session), then publish it with its position."""
     row = await repository.add_event(session, transcript_id, event_type, data)
     await session.commit()
-    await bus.publish(
-        transcript_channel(transcript_id), {"id": row.id, "type": event_type, "data": data}
-    )
+    await publish_transcript_event(bus, transcript_id, event_type, data, row.id)
     return row.id
+
+
+async def publish_transcript_event(
+    bus: EventBus,
+    transcript_id: str,
+    event_type: TranscriptEventType,
+    data: dict[str, Any],
+    event_id: int | None = None,
+) -> None:
+    """Publish without storing (``event_id`` None): for passing news such as interim words."""
+    await bus.publish(
+        transcript_channel(transcript_id), {"id": event_id, "type": event_type, "data": data}
+    )
 
 
 async def emit(

@@ -28,13 +28,16 @@ from reflector.api.routers.events import authenticate_websocket
 from reflector.api.state import AppState
 from reflector.asr import load_whisper, resolve_model
 from reflector.audio import SAMPLE_RATE, write_wav
-from reflector.bus import transcript_channel
 from reflector.db import repository
 from reflector.db.tables import TranscriptRow
 from reflector.jobs.submit import create_job
 from reflector.live.session import LiveSession, TimedLiveUpdate
 from reflector.live.streaming import LiveOptions, StreamingTranscriber
-from reflector.pipelines.publish import publish_user_event, record_and_publish
+from reflector.pipelines.publish import (
+    publish_transcript_event,
+    publish_user_event,
+    record_and_publish,
+)
 from reflector.vad import shared_vad
 
 router = APIRouter(tags=["live"])
@@ -280,9 +283,7 @@ async def _publish(
         async with state.sessions() as session:
             await record_and_publish(session, state.bus, transcript_id, "TRANSCRIPT", data)
     else:
-        await state.bus.publish(
-            transcript_channel(transcript_id), {"id": None, "type": "TRANSCRIPT", "data": data}
-        )
+        await publish_transcript_event(state.bus, transcript_id, "TRANSCRIPT", data)
     await _send_quietly(websocket, {"type": "transcript", **data})
 
 

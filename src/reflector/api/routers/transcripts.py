@@ -7,11 +7,17 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select
 
-from reflector.api.deps import Session, State, User, owned_transcript, readable_transcript
+from reflector.api.deps import (
+    Session,
+    State,
+    User,
+    owned_transcript,
+    readable_transcript,
+    transcript_child,
+)
 from reflector.api.events import emit_transcript_event, emit_user_event
-from reflector.api.problems import Problem, not_found
+from reflector.api.problems import Problem
 from reflector.api.schemas import (
     ActionItemOut,
     ActionItemPatch,
@@ -315,10 +321,9 @@ async def add_participant(
 
 
 async def _participant(session: Session, transcript_id: str, participant_id: str):
-    participant = await session.get(ParticipantRow, participant_id)
-    if participant is None or participant.transcript_id != transcript_id:
-        raise not_found("participant", participant_id)
-    return participant
+    return await transcript_child(
+        session, ParticipantRow, participant_id, transcript_id, "participant"
+    )
 
 
 @router.patch("/{transcript_id}/participants/{participant_id}", response_model=ParticipantOut)
@@ -444,13 +449,7 @@ async def patch_action_item(
     transcript_id: str, item_id: str, body: ActionItemPatch, session: Session, user: User
 ) -> ActionItemOut:
     row = await owned_transcript(session, transcript_id, user)
-    item = await session.scalar(
-        select(ActionItemRow).where(
-            ActionItemRow.id == item_id, ActionItemRow.transcript_id == row.id
-        )
-    )
-    if item is None:
-        raise not_found("action item", item_id)
+    item = await transcript_child(session, ActionItemRow, item_id, row.id, "action item")
     for field, value in body.model_dump(exclude_unset=True).items():
         if value is None and field in {"text", "done"}:
             raise Problem(422, "validation-error", f"{field} cannot be null")

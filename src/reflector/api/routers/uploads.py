@@ -20,9 +20,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from reflector.api.deps import Session, State, User, owned_transcript
+from reflector.api.deps import Session, State, User, owned_transcript, transcript_child
 from reflector.api.events import emit_transcript_event, emit_user_event
-from reflector.api.problems import Problem, not_found
+from reflector.api.problems import Problem
 from reflector.api.routers.transcripts import transcript_out
 from reflector.api.schemas import JobOut, TranscriptOut, UploadCreate, UploadOut
 from reflector.api.state import AppState
@@ -81,10 +81,7 @@ async def open_upload(
 
 
 async def _upload(session: Session, transcript_id: str, upload_id: str) -> UploadRow:
-    upload = await session.get(UploadRow, upload_id)
-    if upload is None or upload.transcript_id != transcript_id:
-        raise not_found("upload", upload_id)
-    return upload
+    return await transcript_child(session, UploadRow, upload_id, transcript_id, "upload")
 
 
 @router.get("/{transcript_id}/uploads/{upload_id}", response_model=UploadOut)
