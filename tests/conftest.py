@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,14 @@ class SpokenClip:
     path: Path
     text: str
     duration: float
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on now: for a server a test starts, or to show how a
+    client copes with a server that is not there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

@@ -6,12 +6,12 @@ through Redis pub/sub.
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
 
 from tests.api_support import postgres_database, running_client, server_settings, wait_for_status
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -77,9 +77,7 @@ def test_a_recording_goes_through_s3_and_redis(scaled, piper_clip):
 
 
 def test_readiness_names_a_dependency_that_is_down(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = free_port()
     settings = server_settings(
         tmp_path, None, bus_backend="redis", redis_url=f"redis://127.0.0.1:{closed}/0"
     )

@@ -27,7 +27,8 @@ from reflector.blobs import (
     S3BlobStore,
     make_blob_store,
 )
-from tests.seaweed_support import SeaweedS3, free_ports
+from tests.conftest import free_port
+from tests.seaweed_support import SeaweedS3
 
 pytestmark = pytest.mark.anyio
 
@@ -351,7 +352,7 @@ async def test_s3_wrong_secret_is_a_clear_error(seaweed: SeaweedS3) -> None:
 
 
 async def test_s3_unreachable_endpoint_fails_fast_with_a_clear_error() -> None:
-    (port,) = free_ports(1)  # nothing listens there
+    port = free_port()  # nothing listens there
     store = S3BlobStore(
         "bucket",
         endpoint_url=f"http://127.0.0.1:{port}",

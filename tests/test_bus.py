@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -36,6 +35,7 @@ from reflector.bus import (
     transcript_channel,
     user_channel,
 )
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -124,13 +124,6 @@ async def subscribers_now(bus: Any, channel: str) -> int:
     finally:
         await client.aclose()
     return int(count)
-
-
-def closed_port() -> int:
-    """A local TCP port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- contract: both buses ---------------------------------------------------------------------
@@ -367,7 +360,7 @@ async def test_sync_publisher_reaches_async_subscribers(prefix: str) -> None:
 
 
 async def test_unreachable_redis_fails_fast_with_a_clear_error(prefix: str) -> None:
-    port = closed_port()
+    port = free_port()
     bus = RedisBus(f"redis://:s3cret@127.0.0.1:{port}/0", prefix)
     errors: list[str] = []
     started = time.perf_counter()

@@ -18,7 +18,7 @@ from reflector.audio import SAMPLE_RATE, write_wav
 from reflector.cli.main import main
 from reflector.domain import Transcript
 from reflector.settings import get_settings
-from tests.conftest import REPO, word_error_rate
+from tests.conftest import REPO, free_port, word_error_rate
 
 
 @pytest.fixture(autouse=True)
@@ -234,19 +234,11 @@ def test_contradictory_speaker_hints(capsys):
     _assert_one_line_error(code, err, 2, "min_speakers (4) is greater than max_speakers (2)")
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_unreachable_diarization_server_keeps_the_words(capsys, monkeypatch, piper_clip):
     """A remote speaker server that is down costs the labels, not the transcript."""
     monkeypatch.setenv("REFLECTOR_DIARIZATION_BACKEND", "remote")
-    monkeypatch.setenv("REFLECTOR_DIARIZATION_URL", f"http://127.0.0.1:{_closed_port()}/diarize")
+    monkeypatch.setenv("REFLECTOR_DIARIZATION_URL", f"http://127.0.0.1:{free_port()}/diarize")
     get_settings.cache_clear()
     code, out, err = run(capsys, "transcribe", str(piper_clip.path), "-f", "json")
     assert code == 0, err

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from reflector.llm.gguf import GgufError
 from reflector.llm.registry import BundledGguf, join_verified
 from reflector.llm.structured import StructuredStats
 from reflector.synthetic.meeting_scripts import generate_meeting, score_meeting_summary
+from tests.conftest import free_port
 
 # --- a GGUF header written here, byte by byte ---------------------------------------------------
 
@@ -244,16 +244,10 @@ def test_rejected_answers_are_retried_with_the_reason(local_chat):
 # --- the openai backend against a real OpenAI-compatible server ---------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def llama_server(gguf_path, tmp_path_factory):
     """``python -m llama_cpp.server`` on 127.0.0.1 serving the bundled GGUF."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path)]
     command += ["--model_alias", "bundled", "--host", "127.0.0.1", "--port", str(port)]
@@ -307,7 +301,7 @@ def test_openai_backend_summarises_a_meeting(llama_server):
 
 
 def test_openai_backend_reports_a_dead_server_quickly():
-    port = _free_port()  # nothing listens here
+    port = free_port()  # nothing listens here
     chat = OpenAiChat(
         OpenAiOptions(base_url=f"http://127.0.0.1:{port}/v1", model="m", retries=1, backoff=0.05)
     )

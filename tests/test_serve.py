@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,14 @@ import httpx
 import pytest
 import websockets
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.conftest import free_port
 
 
 @pytest.fixture
 def served(tmp_path):
     binary = shutil.which("reflector", path=str(Path(sys.executable).parent))
     assert binary, "the reflector entry point must be installed"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "REFLECTOR_DATA_DIR": str(tmp_path / "data"), "REFLECTOR_PORT": str(port)}
     env.pop("REFLECTOR_DATABASE_URL", None)
     log = (tmp_path / "serve.log").open("w+")
