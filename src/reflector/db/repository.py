@@ -425,7 +425,7 @@ async def search_transcripts(
     session: AsyncSession, user_id: str, query: str, offset: int = 0, limit: int = 20
 ) -> tuple[list[SearchHit], int]:
     """Ranked full-text search over title, name, summaries and transcript text."""
-    words = [w for w in _search_words(query)]
+    words = _search_words(query)
     if not words:
         return [], 0
     if session.bind.dialect.name == "postgresql":

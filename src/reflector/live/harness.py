@@ -58,11 +58,6 @@ def final_words(updates: list[TimedUpdate]) -> list:
     return [word for timed in updates for word in timed.update.final]
 
 
-def final_word_delays(updates: list[TimedUpdate], speed: float = 1.0) -> list[float]:
-    """For each final word: wall time it became final minus when its end was spoken."""
-    return [timed.wall - word.end / speed for timed in updates for word in timed.update.final]
-
-
 def first_word_delays(
     updates: list[TimedUpdate], onsets: list[float], speed: float = 1.0, tolerance: float = 0.3
 ) -> list[float]:

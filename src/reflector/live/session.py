@@ -13,7 +13,7 @@ import asyncio
 import bisect
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -67,7 +67,8 @@ class LiveSession:
         self._received = 0
         self._showing = False
         self._worker = asyncio.create_task(self._run())
-        self.degraded = False
+        self._behind = False
+        """Audio piled up while decoding: updates say ``degraded`` until it catches up."""
 
     @property
     def received_seconds(self) -> float:
@@ -93,7 +94,8 @@ class LiveSession:
         piece = await self._queue.get()
         if piece is None:
             return None
-        if self._queued_samples / SAMPLE_RATE > MAX_QUEUED_SECONDS:
+        self._behind = self._queued_samples / SAMPLE_RATE > MAX_QUEUED_SECONDS
+        if self._behind:
             # Behind real time: take everything waiting in one go.
             pieces = [piece]
             while not self._queue.empty():
@@ -103,7 +105,6 @@ class LiveSession:
                     break
                 pieces.append(extra)
             piece = np.concatenate(pieces)
-            self.degraded = True
         self._queued_samples -= len(piece)
         return piece
 
@@ -131,6 +132,6 @@ class LiveSession:
             arrived = self._arrivals.arrival_of(words[0].start)
             first = round(now - arrived, 3) if arrived is not None else None
         self._showing = bool(update.interim)
-        if update.degraded:
-            self.degraded = True
+        if self._behind and not update.degraded:
+            update = replace(update, degraded=True)
         await self.on_update(TimedLiveUpdate(update, delays, first))
