@@ -75,3 +75,30 @@ def test_user_events_arrive_over_a_real_websocket(served):
     result = asyncio.run(scenario())
     assert result["message"]["type"] == "TRANSCRIPT_CREATED"
     assert result["message"]["transcript_id"] == result["id"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("REFLECTOR_STORAGE_BACKEND", "s3", "REFLECTOR_S3_BUCKET"),
+        ("REFLECTOR_DATABASE_URL", "mysql://root@127.0.0.1/test", "unsupported database URL"),
+        ("REFLECTOR_REDIS_URL", "http://127.0.0.1:6379", "redis"),
+    ],
+)
+def test_a_misconfigured_server_says_what_is_wrong_before_starting(
+    capsys, monkeypatch, tmp_path, variable, value, fragment
+):
+    from reflector.cli.main import main
+    from reflector.settings import get_settings
+
+    monkeypatch.setenv("REFLECTOR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REFLECTOR_BUS_BACKEND", "redis")
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    try:
+        code = main(["serve", "--port", str(free_port())])
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith("reflector: error: the server is misconfigured") and fragment in err[0]

@@ -28,7 +28,7 @@ from reflector.api.state import AppState
 from reflector.api.url_guard import RejectNulInUrl
 from reflector.db import repository
 from reflector.db.engine import upgrade_database_async
-from reflector.jobs.resources import open_resources
+from reflector.jobs.resources import check_settings, open_resources
 from reflector.jobs.runner import JobDeps
 from reflector.settings import Settings
 
@@ -57,7 +57,11 @@ def _submitter(settings: Settings, deps: JobDeps, app_extras: dict):
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """A Reflector server for ``settings``; resources open and close with the app's lifespan."""
+    """A Reflector server for ``settings``; resources open and close with the app's lifespan.
+
+    Raises :class:`ValueError` at once when a setting cannot work (not at the first request).
+    """
+    check_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
