@@ -29,10 +29,8 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -44,16 +42,15 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
 import websockets  # noqa: E402
 
-from reflector.api.app import create_app  # noqa: E402
+from reflector.api.threaded import ThreadedServer  # noqa: E402
 from reflector.audio import SAMPLE_RATE, write_wav  # noqa: E402
 from reflector.logging_setup import configure_logging  # noqa: E402
 from reflector.pipelines.file import TranscribeOptions, transcribe_file  # noqa: E402
 from reflector.settings import Settings  # noqa: E402
 from reflector.synthetic.meetings import Meeting, MeetingPlan, generate_meeting  # noqa: E402
-from tests.conftest import word_error_rate  # noqa: E402
+from tests.conftest import free_port, word_error_rate  # noqa: E402
 
 CHUNK_SECONDS = 0.1
 
@@ -64,39 +61,6 @@ def say(message: str) -> None:
 
 def percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """The app under uvicorn in a thread of this process."""
-
-    def __init__(self, settings: Settings) -> None:
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{settings.port}"
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError("the server did not start")
-
-    def __exit__(self, *_exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 async def stream_session(url: str, meeting: Meeting) -> dict:
@@ -193,7 +157,7 @@ def main() -> None:
 
     runs = {}
     os.environ["REFLECTOR_LLM_BACKEND"] = "extractive"  # post-processing stays light
-    with Server(settings) as server:
+    with ThreadedServer(settings) as server:
         for count in (int(n) for n in args.sessions.split(",")):
             say(f"{count} concurrent session(s) at real-time pace")
 

@@ -68,3 +68,13 @@ def wait_for_status(
         if time.monotonic() > deadline:
             raise AssertionError(f"still {body['status']} after {timeout} s: {body}")
         time.sleep(0.2)
+
+
+def openai_client(url: str):
+    """The official OpenAI client pointed at a running server, with a new API key of its own."""
+    import httpx
+    import openai
+
+    key = httpx.post(f"{url}/v1/api-keys", json={"name": "openai client"}, timeout=30)
+    key.raise_for_status()
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key.json()["key"], max_retries=0)

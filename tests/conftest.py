@@ -91,6 +91,21 @@ def piper_clip(piper, audio_dir) -> SpokenClip:
     return SpokenClip(path, PIPER_TEXT, len(samples) / SAMPLE_RATE)
 
 
+SPANISH_TEXT = "Buenos días, amigos. Muchas gracias por venir a la reunión de hoy."
+
+
+@pytest.fixture(scope="session")
+def espeak_spanish_clip(audio_dir) -> Path:
+    """Spanish speech by eSpeak NG, for translation."""
+    from reflector.tts import EspeakTts
+
+    speech = EspeakTts("es", words_per_minute=140).synthesize(SPANISH_TEXT)
+    samples = np.concatenate(
+        [_silence(0.5), resample(speech.samples, speech.sample_rate, SAMPLE_RATE), _silence(0.5)]
+    )
+    return write_wav(samples, audio_dir / "espeak_spanish.wav")
+
+
 @pytest.fixture(scope="session")
 def librivox_clips() -> list[SpokenClip]:
     """Real human read speech (LibriVox, in the PocketSphinx source) with reference text."""

@@ -47,6 +47,31 @@ class Settings(BaseSettings):
 
     live_model: str = "tiny.en"
     """Whisper model for live transcription (re-decoded every half second: the fastest)."""
+    webrtc_ice_servers: list[str] = Field(default_factory=list)
+    """STUN/TURN URLs for live WebRTC (JSON list, e.g. ``["stun:stun.example.org:3478"]``);
+    none by default: localhost and LAN clients connect without, and nothing leaves the site."""
+
+    # --- speech synthesis -----------------------------------------------------------------
+    tts_backend: Literal["local", "openai", "elevenlabs"] = "local"
+    """``local``: Piper (English) and eSpeak NG (other languages); ``openai``: an
+    OpenAI-compatible ``/v1/audio/speech`` server; ``elevenlabs``. Remote backends fall back
+    to the local voices while they fail."""
+    tts_url: str | None = None
+    """Remote base URL: ``http://gpu-box:8000/v1`` (openai); ElevenLabs' own by default."""
+    tts_api_key: str | None = None
+    tts_model: str | None = None
+    """Remote model; default ``tts-1`` (openai) or ``eleven_multilingual_v2`` (elevenlabs)."""
+    tts_default_voice: str | None = None
+    """Voice used when a request names none: ``joe``, ``espeak:es``, or a remote voice id."""
+    tts_cache_backend: Literal["memory", "redis"] = "memory"
+    """Where synthesized audio is cached: in this process (LRU) or in Redis (``redis_url``)."""
+    tts_cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    tts_cache_max_items: int = Field(default=1000, ge=1)
+    """Entries the in-memory cache keeps (least recently used ones go first)."""
+    tts_cache_max_bytes: int = Field(default=256 * 1024**2, ge=1024)
+    """Bytes of audio the in-memory cache keeps."""
+    max_tts_chars: int = Field(default=4096, ge=1, le=1_000_000)
+    """Longest text one speech request may have."""
 
     # --- the server -----------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -88,6 +113,16 @@ class Settings(BaseSettings):
     """Largest accepted upload (default 20 GiB)."""
     upload_chunk_bytes: int = Field(default=64 * 1024**2, ge=1024)
     """Largest single chunk of a resumable upload."""
+
+    # --- voice API -------------------------------------------------------------------------
+    stt_model: str | None = None
+    """Model for ``/api/stt`` and ``/v1/audio/transcriptions``; default ``asr_model``."""
+    max_audio_bytes: int = Field(default=25 * 1024**2, ge=1)
+    """Largest audio accepted by the speech-to-text endpoints (default 25 MiB, as OpenAI's)."""
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    """Consecutive failed calls after which a remote backend is skipped (circuit open)."""
+    breaker_reset_seconds: float = Field(default=30.0, gt=0, le=86400)
+    """How long an open circuit waits before one probe call tries the remote backend again."""
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'reflector.db'}"

@@ -19,13 +19,18 @@ from reflector.api.routers import (
     exports,
     health,
     live,
+    openai_audio,
     search,
     transcripts,
+    translations,
     uploads,
+    voice,
+    voice_ws,
 )
 from reflector.api.signing import load_or_create_secret
 from reflector.api.state import AppState
 from reflector.api.url_guard import RejectNulInUrl
+from reflector.api.voice_services import build_voice_services
 from reflector.db import repository
 from reflector.db.engine import upgrade_database_async
 from reflector.jobs.resources import check_settings, open_resources
@@ -82,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
             bus=bus,
             secret_key=load_or_create_secret(settings.secret_key, settings.data_dir),
             submit_job=submit,
+            voice=build_voice_services(settings),
             extras=extras,
         )
         if runner is not None:
@@ -92,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
             if runner is not None:
                 await runner.stop()
             await bus.close()
+            await app.state.reflector.voice.cache.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -102,7 +109,21 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(RejectNulInUrl)
-    for module in (transcripts, uploads, exports, audio, search, events, live, api_keys, health):
+    for module in (
+        transcripts,
+        uploads,
+        exports,
+        audio,
+        search,
+        events,
+        live,
+        api_keys,
+        health,
+        openai_audio,
+        translations,
+        voice,
+        voice_ws,
+    ):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_BASE = "https://reflector.local/problems/"
 PROBLEM_JSON = "application/problem+json"
+OPENAI_COMPATIBLE_PATHS = ("/v1/audio/", "/v1/models")
 
 _TITLES = {
     400: "Bad request",
@@ -52,6 +53,15 @@ class Problem(Exception):
         self.extra = extra
 
 
+def openai_error(
+    status: int, slug: str, message: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error object, which its clients read the message from (for ``/v1/audio`` and
+    ``/v1/models``, next to the problem document's own fields)."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return {"message": message, "type": kind, "param": param, "code": code or slug}
+
+
 def not_found(what: str, identifier: str) -> Problem:
     return Problem(404, "not-found", f"{what} {identifier!r} does not exist")
 
@@ -78,8 +88,11 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        extra = exc.extra
+        if "error" not in extra and request.url.path.startswith(OPENAI_COMPATIBLE_PATHS):
+            extra = {**extra, "error": openai_error(exc.status, exc.slug, exc.detail)}
         return problem_response(
-            exc.status, exc.slug, exc.detail, request.url.path, exc.headers, **exc.extra
+            exc.status, exc.slug, exc.detail, request.url.path, exc.headers, **extra
         )
 
     @app.exception_handler(RequestValidationError)
@@ -98,7 +111,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             if malformed
             else "; ".join(f"{e['location']}: {e['message']}" for e in errors)
         )
-        return problem_response(422, slug, detail, request.url.path, errors=errors)
+        extra = {}
+        if request.url.path.startswith(OPENAI_COMPATIBLE_PATHS):
+            extra["error"] = openai_error(422, slug, detail)
+        return problem_response(422, slug, detail, request.url.path, errors=errors, **extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from reflector.api.voice_services import VoiceServices
 from reflector.blobs import BlobStore
 from reflector.bus import EventBus
 from reflector.settings import Settings
@@ -27,4 +28,6 @@ class AppState:
     secret_key: bytes
     submit_job: Callable[[str], Any]
     """Hands a job id to whoever runs jobs (the in-process runner or Celery)."""
+    voice: VoiceServices
+    """Speech recognition and synthesis for the voice endpoints."""
     extras: dict[str, Any] = field(default_factory=dict)

@@ -1,14 +1,14 @@
-"""MP3 encoding of decoded audio, for playback and archiving."""
+"""MP3 and WAV files of decoded audio, for playback and archiving (see :mod:`.formats`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import av
 import numpy as np
 
 from reflector.audio.decode import SAMPLE_RATE
+from reflector.audio.formats import write_audio_file
 
 
 def encode_mp3(
@@ -18,21 +18,7 @@ def encode_mp3(
     bitrate: int = 64_000,
 ) -> Path:
     """Write mono float32 ``samples`` to ``path`` as MP3 (64 kbit/s is ample for speech)."""
-    path = Path(path)
-    frame_size = 1152 * 8
-    with av.open(str(path), mode="w", format="mp3") as container:
-        stream = container.add_stream("mp3", rate=sample_rate, layout="mono")
-        stream.bit_rate = bitrate
-        pcm = np.ascontiguousarray(samples, dtype=np.float32)
-        for offset in range(0, len(pcm), frame_size):
-            block = pcm[offset : offset + frame_size].reshape(1, -1)
-            frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
-            frame.sample_rate = sample_rate
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
+    return write_audio_file(samples, path, sample_rate, "mp3", bitrate=bitrate)
 
 
 def write_wav(

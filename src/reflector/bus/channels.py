@@ -11,3 +11,8 @@ def transcript_channel(transcript_id: str) -> str:
 def user_channel(user_id: str) -> str:
     """Events for one user across transcripts: a transcript was created, finished, deleted."""
     return f"user:{user_id}"
+
+
+def speech_channel(transcript_id: str, language: str) -> str:
+    """Translated speech of one live transcript in one language (audio, not stored)."""
+    return f"transcript:{transcript_id}:speech:{language}"

@@ -22,5 +22,6 @@ TranscriptEventType = Literal[
     "PARTICIPANTS",
     "DURATION",
     "WAVEFORM",
+    "TRANSLATION",
 ]
 UserEventType = Literal["TRANSCRIPT_CREATED", "TRANSCRIPT_STATUS", "TRANSCRIPT_DELETED"]

@@ -93,11 +93,13 @@ def transcribe_file(
     vad: SileroVad | None = None,
     diarizer: Diarizer | None = None,
     load_writer: Callable[[], MeetingWriter] | None = None,
+    on_words: Callable[[list[Word]], None] | None = None,
 ) -> Transcript:
     """Transcribe one recording; raises AudioError / ModelError with messages for people.
 
     ``load_writer`` gives the summary writer; it is called only when a summary is wanted, so an
-    LLM is not loaded for short clips. Without it summaries are extractive.
+    LLM is not loaded for short clips. Without it summaries are extractive. ``on_words`` gets
+    each window's words as soon as they are decoded (for streaming answers).
     """
     progress = StagedProgress(_STAGES, on_progress)
     progress.report("loading model", 0.0)
@@ -120,6 +122,7 @@ def transcribe_file(
         engine,
         vad or shared_vad(),
         on_stage=progress.report,
+        on_words=on_words,
     )
     notes += recognition.notes
     words, profiles = recognition.words, []

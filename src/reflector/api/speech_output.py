@@ -1,0 +1,88 @@
+"""Turning a speech request into an answer: validation errors as problems, the cache, timing.
+
+Shared by ``POST /api/tts``, ``POST /v1/audio/speech`` and ``WS /ws/voice``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from reflector.api.problems import Problem
+from reflector.api.voice_services import VoiceServices
+from reflector.cache import cached_render_async
+from reflector.tts import (
+    EmptyTextError,
+    InvalidSpeechInput,
+    InvalidSpeedError,
+    RenderedSpeech,
+    SpeechRequest,
+    SpeechStream,
+    TextTooLongError,
+    TtsError,
+    UnknownVoiceError,
+    UnsupportedLanguageError,
+    open_speech_stream,
+)
+from reflector.tts.types import check_text
+
+_SLUGS: list[tuple[type[Exception], int, str]] = [
+    (TextTooLongError, 413, "text-too-long"),
+    (EmptyTextError, 400, "empty-text"),
+    (InvalidSpeedError, 400, "bad-speed"),
+    (UnknownVoiceError, 400, "unknown-voice"),
+    (UnsupportedLanguageError, 400, "unsupported-language"),
+    (InvalidSpeechInput, 400, "bad-speech-request"),
+]
+
+
+def speech_problem(error: Exception) -> Problem:
+    """The problem document for a failed synthesis: the caller's mistake, or ours (503)."""
+    for kind, status, slug in _SLUGS:
+        if isinstance(error, kind):
+            return Problem(status, slug, str(error), code=slug)
+    if isinstance(error, TtsError):
+        return Problem(503, "speech-unavailable", f"speech synthesis failed: {error}")
+    if isinstance(error, ValueError):  # a format, rate or loudness setting out of range
+        return Problem(400, "bad-speech-request", str(error), code="bad-speech-request")
+    raise error
+
+
+def speech_request(max_chars: int, **fields) -> SpeechRequest:
+    """A validated request; invalid fields become 400s, too much text a 413."""
+    try:
+        check_text(fields.get("text", ""), max_chars)
+        return SpeechRequest(**fields)
+    except (ValueError, TtsError) as error:
+        raise speech_problem(error) from None
+
+
+@dataclass(frozen=True)
+class SpeechAnswer:
+    speech: RenderedSpeech
+    cached: bool
+    seconds: float
+
+
+async def render_cached(voice: VoiceServices, request: SpeechRequest) -> SpeechAnswer:
+    """The whole audio, from the cache when the same request was rendered before."""
+    started = time.perf_counter()
+    synthesizer = await asyncio.to_thread(voice.synthesizer)
+    try:
+        speech, hit = await cached_render_async(voice.cache, synthesizer, request)
+    except (TtsError, ValueError) as error:
+        raise speech_problem(error) from None
+    return SpeechAnswer(speech, hit, time.perf_counter() - started)
+
+
+async def open_stream(voice: VoiceServices, request: SpeechRequest) -> SpeechStream:
+    """Start streaming sentence by sentence; errors in the first sentence are raised here,
+    before any byte of the answer is sent."""
+    synthesizer = await asyncio.to_thread(voice.synthesizer)
+    try:
+        return await asyncio.to_thread(
+            open_speech_stream, synthesizer, request, fast_start=True
+        )
+    except (TtsError, ValueError) as error:
+        raise speech_problem(error) from None

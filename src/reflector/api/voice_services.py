@@ -1,0 +1,82 @@
+"""What the voice endpoints share: the recogniser, the synthesiser, the speech cache, the
+translator, circuit breakers of remote backends, and request statistics. Built once per app;
+models load lazily, on first use, and are then shared by every request."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reflector.api.request_stats import RequestStats
+from reflector.cache import AsyncSpeechCache, async_speech_cache_from_settings
+from reflector.pipelines.speech import RecognizerConfig, SpeechRecognizer
+from reflector.resilience import BreakerBoard
+from reflector.settings import Settings
+from reflector.tts import SpeechSynthesizer, build_synthesizer
+
+if TYPE_CHECKING:
+    from reflector.translation import Translator
+
+RECOGNITION_MODELS = ("whisper-1", "base", "tiny.en")
+SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper", "espeak-ng")
+"""``/v1/audio/speech`` accepts any of these; the voice, not the model, picks the backend."""
+
+
+@dataclass
+class VoiceServices:
+    settings: Settings
+    recognizer: SpeechRecognizer
+    cache: AsyncSpeechCache
+    breakers: BreakerBoard = field(default_factory=BreakerBoard)
+    stats: RequestStats = field(default_factory=RequestStats)
+    fallbacks: dict[str, int] = field(default_factory=dict)
+    """Calls a local backend answered because the remote one failed, per remote backend."""
+    _synthesizer: SpeechSynthesizer | None = None
+    _translator: Translator | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def model_ids(self) -> list[str]:
+        return [*RECOGNITION_MODELS, *SPEECH_MODELS]
+
+    def synthesizer(self) -> SpeechSynthesizer:
+        with self._lock:
+            if self._synthesizer is None:
+                self._synthesizer = build_synthesizer(
+                    self.settings, self.breakers, on_fallback=self._count_fallback
+                )
+            return self._synthesizer
+
+    def translator(self) -> Translator:
+        from reflector.translation import build_translator  # Apertium is started on first use
+
+        with self._lock:
+            if self._translator is None:
+                self._translator = build_translator(self.settings, self.breakers)
+            return self._translator
+
+    def _count_fallback(self, backend: str, *_: Any) -> None:
+        self.fallbacks[backend] = self.fallbacks.get(backend, 0) + 1
+
+
+def build_voice_services(settings: Settings) -> VoiceServices:
+    recognizer = SpeechRecognizer(
+        RecognizerConfig(
+            data_dir=settings.data_dir,
+            default_model=settings.stt_model or settings.asr_model,
+            device=settings.asr_device,
+            compute_type=settings.asr_compute_type,
+            cpu_threads=settings.asr_cpu_threads,
+            beam_size=settings.asr_beam_size,
+            batch_size=settings.asr_batch_size,
+            diarization_backend=settings.diarization_backend,
+            diarization_url=settings.diarization_url,
+            diarization_api_key=settings.diarization_api_key,
+        )
+    )
+    return VoiceServices(
+        settings=settings,
+        recognizer=recognizer,
+        cache=async_speech_cache_from_settings(settings),
+        breakers=BreakerBoard(settings.breaker_failures, settings.breaker_reset_seconds),
+    )

@@ -1,0 +1,135 @@
+"""Speech-to-text for the voice API: one short recording in, a transcript out.
+
+The same recogniser as file transcription (voice detection, batched Whisper, optional
+speakers), without summaries, and with model names resolved the way API clients name them:
+``whisper-1`` and the other OpenAI model names mean the configured default model.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from reflector.asr import load_whisper, resolve_model
+from reflector.diarization import make_diarizer
+from reflector.domain import Transcript, Word
+from reflector.pipelines.file import TranscribeOptions, transcribe_file
+
+DEFAULT_MODEL_ALIASES = frozenset(
+    {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize"}
+)
+"""Names OpenAI clients send; they all mean the server's default recognition model."""
+DIARIZING_MODELS = frozenset({"gpt-4o-transcribe-diarize"})
+
+
+class RecognitionRequestError(ValueError):
+    """The request cannot be served as asked (a model that cannot do it, say)."""
+
+
+@dataclass(frozen=True)
+class RecognitionRequest:
+    language: str | None = None
+    """ISO 639-1 code; ``None`` detects it."""
+    task: Literal["transcribe", "translate"] = "transcribe"
+    """``translate``: English text from speech in any language."""
+    model: str | None = None
+    """A bundled model name (``base``, ``tiny.en``) or an alias; ``None``: the default."""
+    diarize: bool = False
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    data_dir: Path
+    default_model: str = "base"
+    device: str = "cpu"
+    compute_type: str = "auto"
+    cpu_threads: int = 0
+    beam_size: int = 5
+    batch_size: int = 4
+    diarization_backend: str = "local"
+    diarization_url: str | None = None
+    diarization_api_key: str | None = None
+    max_parallel: int = 1
+    """Recordings recognised at once; each uses every core, so more only adds waiting."""
+
+
+class SpeechRecognizer:
+    """Transcribes short recordings with shared, once-loaded models; safe to call from threads."""
+
+    def __init__(self, config: RecognizerConfig) -> None:
+        self.config = config
+        self._slots = threading.BoundedSemaphore(config.max_parallel)
+
+    def model_name(self, requested: str | None) -> str:
+        if requested is None or requested in DEFAULT_MODEL_ALIASES:
+            return self.config.default_model
+        return requested
+
+    def check(self, request: RecognitionRequest) -> None:
+        """Raise :class:`RecognitionRequestError` for a request that cannot work (before any audio
+        is decoded), e.g. translation with an English-only model or an unknown model."""
+        name = self.model_name(request.model)
+        try:
+            location = resolve_model(name, self.config.data_dir)
+        except Exception as error:  # ModelError, or a path that is not a model
+            raise RecognitionRequestError(f"model {name!r} is not available: {error}") from None
+        if request.task == "translate" and not location.multilingual:
+            raise RecognitionRequestError(
+                f"model {name!r} understands English only; translation needs a multilingual "
+                "model such as 'base'"
+            )
+        if request.language and not location.multilingual and request.language != "en":
+            raise RecognitionRequestError(
+                f"model {name!r} understands English only, not {request.language!r}"
+            )
+
+    def recognize(
+        self,
+        path: str | os.PathLike[str],
+        request: RecognitionRequest,
+        on_words: Callable[[list[Word]], None] | None = None,
+    ) -> Transcript:
+        """The transcript of the recording at ``path``; raises AudioError for bad audio.
+
+        ``on_words`` gets words as they are decoded, in order, before speakers are known.
+        """
+        self.check(request)
+        config = self.config
+        options = TranscribeOptions(
+            model=self.model_name(request.model),
+            language=request.language,
+            task=request.task,
+            beam_size=config.beam_size,
+            batch_size=config.batch_size,
+            device=config.device,
+            compute_type=config.compute_type,
+            cpu_threads=config.cpu_threads,
+            diarize=request.diarize,
+            summarize=False,
+        )
+        location = resolve_model(options.model, config.data_dir)
+        engine = load_whisper(location, config.device, config.compute_type, config.cpu_threads)
+        diarizer = (
+            make_diarizer(
+                config.diarization_backend,  # type: ignore[arg-type]
+                url=config.diarization_url,
+                api_key=config.diarization_api_key,
+            )
+            if request.diarize
+            else None
+        )
+        with self._slots:
+            return transcribe_file(
+                path, options, config.data_dir, engine=engine, diarizer=diarizer,
+                on_words=on_words,
+            )  # fmt: skip
+
+    def warm_up(self) -> None:
+        """Load the default model now, so the first request does not pay for it."""
+        location = resolve_model(self.config.default_model, self.config.data_dir)
+        load_whisper(location, self.config.device, self.config.compute_type,
+                     self.config.cpu_threads)  # fmt: skip
