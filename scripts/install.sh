@@ -9,8 +9,9 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 # FFmpeg tools for users, eSpeak NG for speech in many languages, sox and alsa-utils
-# (its /usr/share/sounds/alsa/*.wav are real recorded voices) for tests.
-apt_packages=(ffmpeg espeak-ng sox alsa-utils)
+# (its /usr/share/sounds/alsa/*.wav are real recorded voices) for tests, Apertium with its
+# English-Spanish and French-Spanish data for offline translation.
+apt_packages=(ffmpeg espeak-ng sox alsa-utils apertium apertium-eng-spa apertium-fr-es)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

