@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from prometheus_client import Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reflector import __version__
 from reflector.api.problems import install_problem_handlers
@@ -126,15 +127,35 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        REQUEST_SECONDS.labels(request.method, template, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
-
+    app.add_middleware(RequestTimer)
     return app
+
+
+class RequestTimer:
+    """Request latency per route template, as pure ASGI middleware: the function-style
+    ``@app.middleware("http")`` wraps every request in extra tasks and streams, which cost more
+    than many whole answers (a cached speech request takes a few milliseconds)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            REQUEST_SECONDS.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )

@@ -68,7 +68,7 @@ class SpeechAnswer:
 async def render_cached(voice: VoiceServices, request: SpeechRequest) -> SpeechAnswer:
     """The whole audio, from the cache when the same request was rendered before."""
     started = time.perf_counter()
-    synthesizer = await asyncio.to_thread(voice.synthesizer)
+    synthesizer = await voice.shared_synthesizer()
     try:
         speech, hit = await cached_render_async(voice.cache, synthesizer, request)
     except (TtsError, ValueError) as error:
@@ -79,10 +79,8 @@ async def render_cached(voice: VoiceServices, request: SpeechRequest) -> SpeechA
 async def open_stream(voice: VoiceServices, request: SpeechRequest) -> SpeechStream:
     """Start streaming sentence by sentence; errors in the first sentence are raised here,
     before any byte of the answer is sent."""
-    synthesizer = await asyncio.to_thread(voice.synthesizer)
+    synthesizer = await voice.shared_synthesizer()
     try:
-        return await asyncio.to_thread(
-            open_speech_stream, synthesizer, request, fast_start=True
-        )
+        return await asyncio.to_thread(open_speech_stream, synthesizer, request, fast_start=True)
     except (TtsError, ValueError) as error:
         raise speech_problem(error) from None

@@ -4,6 +4,7 @@ models load lazily, on first use, and are then shared by every request."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,13 @@ class VoiceServices:
                     self.settings, self.breakers, on_fallback=self._count_fallback
                 )
             return self._synthesizer
+
+    async def shared_synthesizer(self) -> SpeechSynthesizer:
+        """:meth:`synthesizer` from async code: built in a thread the first time (it asks
+        eSpeak NG for its voices), then handed out with no thread hop (cache hits are fast)."""
+        if self._synthesizer is not None:
+            return self._synthesizer
+        return await asyncio.to_thread(self.synthesizer)
 
     def translator(self) -> Translator:
         from reflector.translation import build_translator  # Apertium is started on first use

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 POSITIVE_FROM = 0.05
@@ -41,6 +42,7 @@ def _shared_analyzer():
         return _analyzer
 
 
+@lru_cache(maxsize=4096)  # the same texts come again (cached speech): answer in nanoseconds
 def analyze_sentiment(text: str, language: str | None = "en") -> Sentiment | None:
     """The sentiment of ``text``, or ``None`` for an empty text or a language other than English."""
     if not text.strip() or (language is not None and not language.lower().startswith("en")):

@@ -261,7 +261,7 @@ class VoiceOut(BaseModel):
 
 @router.get("/api/voices", response_model=list[VoiceOut])
 async def list_voices(state: State, user: User) -> list[VoiceOut]:
-    synthesizer = await asyncio.to_thread(state.voice.synthesizer)
+    synthesizer = await state.voice.shared_synthesizer()
     return [VoiceOut(**asdict(v)) for v in synthesizer.voices()]
 
 
