@@ -195,3 +195,20 @@ def test_openai_errors_carry_a_message_the_client_shows(client, piper_clip):
     with piper_clip.path.open("rb") as audio, pytest.raises(openai.BadRequestError) as caught:
         client.audio.transcriptions.create(model="no-such-model", file=audio)
     assert "no-such-model" in caught.value.message
+
+
+def test_a_huge_chunked_json_body_is_refused_while_it_streams(server):
+    def body():
+        yield b'{"audio": "'
+        for _ in range(40):  # 40 MiB of base64, far over the limit, with no Content-Length
+            yield b"A" * 1024 * 1024
+        yield b'"}'
+
+    response = httpx.post(
+        f"{server.url}/api/stt",
+        content=body(),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 413
+    assert response.json()["type"].endswith("/audio-too-large")

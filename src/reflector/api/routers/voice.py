@@ -149,8 +149,9 @@ async def speech_to_text(state: State, user: User, request: Request) -> SttRespo
                 diarize=_form_value(form, "diarize") in ("true", "1"),
             )
         elif content_type.startswith("application/json"):
+            raw = await _read_capped(request, limit * 4 // 3 + _MULTIPART_OVERHEAD, limit)
             try:
-                body = SttJson.model_validate_json(await request.body())
+                body = SttJson.model_validate_json(raw)
             except ValidationError as error:
                 raise Problem(422, "validation-error", _describe(error)) from None
             path = save_base64(body.audio, Path(folder), limit)
@@ -165,6 +166,17 @@ async def speech_to_text(state: State, user: User, request: Request) -> SttRespo
             )  # fmt: skip
         transcript = await recognize_file(state, path, speech)
     return stt_response(transcript, started)
+
+
+async def _read_capped(request: Request, cap: int, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes ``cap`` bytes (a chunked request has
+    no Content-Length to check up front)."""
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > cap:
+            raise too_large(len(body) * 3 // 4, limit)
+    return bytes(body)
 
 
 def _describe(error: ValidationError) -> str:
