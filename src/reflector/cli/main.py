@@ -254,54 +254,150 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.option("--mic", is_flag=True, help="Stream from a microphone instead of a FILE.")
+@click.option("--device", metavar="N",
+              help="With --mic: microphone number (order of `arecord -l`, from 0) or an ALSA "
+              "device name (default: the system's default input).")  # fmt: skip
+@click.option("--seconds", type=click.FloatRange(0, min_open=True),
+              help="With --mic: stop after this many seconds (default: at Ctrl-C).")  # fmt: skip
 @click.option("--speed", type=click.FloatRange(0), default=1.0, show_default=True,
               help="1 is real time, 2 twice as fast, 0 as fast as it can.")  # fmt: skip
 @click.option("-l", "--language", default="en", show_default=True, help="Language code.")
 @click.option("-m", "--model", help="Whisper model (default REFLECTOR_LIVE_MODEL, tiny.en).")
-def live(file: Path, speed: float, language: str, model: str | None) -> None:
-    """Stream FILE as if it were spoken now and print the captions as they become final."""
+def live(
+    file: Path | None,
+    mic: bool,
+    device: str | None,
+    seconds: float | None,
+    speed: float,
+    language: str,
+    model: str | None,
+) -> None:
+    """Stream FILE as if it were spoken now, or a microphone (--mic), and print captions.
+
+    With --mic, Ctrl-C stops and prints the final transcript."""
+    import shutil
+
     from reflector.asr import ModelError, load_whisper, resolve_model
     from reflector.audio import AudioError, decode_file
+    from reflector.export.timecode import duration_hms
     from reflector.live.harness import stream_samples
+    from reflector.live.microphone import MicrophoneError, open_microphone
     from reflector.live.streaming import LiveOptions, LiveUpdate, StreamingTranscriber
     from reflector.vad import shared_vad
 
+    if mic and file is not None:
+        raise click.UsageError("give a FILE or --mic, not both")
+    if not mic and file is None:
+        raise click.UsageError("give a FILE to stream, or --mic to stream a microphone")
+    if not mic and (device is not None or seconds is not None):
+        raise click.UsageError("--device and --seconds go with --mic")
     settings = get_settings()
+    microphone = None
     try:
-        samples = decode_file(file).samples
+        # The microphone first: a missing one is reported before a model loads.
+        microphone = open_microphone(device, seconds) if mic else None
+        samples = decode_file(file).samples if file is not None else None
         engine = load_whisper(
             resolve_model(model or settings.live_model, settings.data_dir),
             settings.asr_device,
             settings.asr_compute_type,
             settings.asr_cpu_threads,
         )
-    except (AudioError, ModelError) as exc:
+    except (AudioError, ModelError, MicrophoneError) as exc:
+        if microphone is not None:
+            microphone.close()
         raise CliError(str(exc)) from exc
     transcriber = StreamingTranscriber(
         engine, shared_vad(), LiveOptions(language=_choose_language(language))
     )
+    if transcriber.speakers is not None:  # a few seconds, once: labels from the first word
+        transcriber.speakers.wait_until_ready(timeout=60)
     shown = sys.stdout.isatty()
+    final_words: list[str] = []
+    speaking: list[int | None] = [None]
+
+    def with_speakers(words: list) -> str:
+        """Words with ``[S1]``-style live speaker tags where the speaker changes."""
+        parts = []
+        for word in words:
+            if word.speaker is not None and word.speaker != speaking[0]:
+                speaking[0] = word.speaker
+                parts.append(f" [S{word.speaker + 1}]")
+            parts.append(word.text)
+        return "".join(parts)
 
     def show(update: LiveUpdate) -> None:
-        final = "".join(w.text for w in update.final)
+        final = with_speakers(update.final)
         interim = "".join(w.text for w in update.interim)
-        if shown:  # a terminal: interim words in grey after the final ones, rewritten in place
-            click.echo(f"\r\033[K{final}\033[2m{interim}\033[0m", nl=False)
+        final_words.extend(w.text for w in update.final)
+        for topic in update.topics:  # on stderr: the captions on stdout stay plain text
+            span = f"{duration_hms(topic.start)}-{duration_hms(topic.end)}"
+            clear = "\r\033[K" if shown else ""
+            click.echo(
+                f"{clear}reflector: topic {topic.index + 1} ({span}): {topic.title}", err=True
+            )
+        if shown:
+            # A terminal: final words stay, each batch on its line; the interim ones (grey) are
+            # rewritten in place below them, cut to one screen line so no old text is left.
             if final:
-                click.echo("")
+                click.echo(f"\r\033[K{final.strip()}")
+            tail = interim.strip()[-(shutil.get_terminal_size().columns - 1) :]
+            click.echo(f"\r\033[K\033[2m{tail}\033[0m", nl=False)
         elif final:
             click.echo(final.strip())
 
-    stream_samples(transcriber, samples, speed=speed, on_update=show)
+    if microphone is not None:
+        _stream_microphone(transcriber, microphone, show)
+    else:
+        stream_samples(transcriber, samples, speed=speed, on_update=show)
     if shown:
-        click.echo("")
+        click.echo("\r\033[K", nl=False)
+        if microphone is not None:  # the captions scrolled by: the whole text once more
+            click.echo(f"\nTranscript:\n{''.join(final_words).strip()}")
     stats = transcriber.stats
     click.echo(
         f"reflector: {stats.audio_seconds:.1f} s of audio, {stats.decodes} decodes, "
         f"real-time factor {stats.real_time_factor:.2f}",
         err=True,
     )
+
+
+def _stream_microphone(transcriber, microphone, show) -> None:
+    """Captions until the capture ends or Ctrl-C; what was captured before is still decoded.
+
+    The first Ctrl-C only asks to stop (so the last words become final and are printed); a
+    second one leaves at once."""
+    import signal
+    import threading
+
+    from reflector.live.microphone import MicrophoneError, stream_microphone
+
+    stop = threading.Event()
+
+    def interrupted(signum, frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        with microphone:
+            click.echo(f"reflector: listening to {microphone.description}; Ctrl-C stops", err=True)
+            stream_microphone(transcriber, microphone, stop, show)
+    except MicrophoneError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
+        click.echo("reflector: stopped", err=True)
+    if microphone.dropped_seconds:
+        click.echo(
+            f"reflector: note: {microphone.dropped_seconds:.1f} s of audio were dropped "
+            "(decoding fell behind); a faster model or machine avoids that",
+            err=True,
+        )
 
 
 @cli.command()

@@ -28,7 +28,7 @@ WINDOW_BLOCKS = 3
 """Blocks compared on each side of a gap."""
 TRANSITION_BONUS = 0.35
 
-_TRANSITION = re.compile(
+SPOKEN_TRANSITION = re.compile(
     r"^(?:(?:ok(?:ay)?|so|alright|right|now|good|great)[,.]?\s+)*"
     r"(?:next up|next is|next item|next topic|next on the agenda|moving on|let's move on|"
     r"let's talk about|let's switch to|let's turn to|let's go to|the next item|the next thing|"
@@ -63,12 +63,12 @@ def topic_count_bounds(duration: float) -> tuple[int, int]:
     return max(1, math.floor(expected * 0.5)), max(1, math.ceil(expected * 1.6))
 
 
-def _blocks(items: Sequence[Utterance]) -> list[tuple[int, int]]:
+def text_blocks(items: Sequence[Utterance]) -> list[tuple[int, int]]:
     """(first, last) utterance indices of consecutive ~BLOCK_SECONDS blocks."""
     blocks: list[tuple[int, int]] = []
     first = 0
     for index, item in enumerate(items):
-        starts_transition = bool(_TRANSITION.match(item.text)) and index > first
+        starts_transition = bool(SPOKEN_TRANSITION.match(item.text)) and index > first
         if starts_transition:
             # Never let a transition sentence sit in the middle of a block.
             blocks.append((first, index - 1))
@@ -104,7 +104,7 @@ def segment_topics(items: Sequence[Utterance], duration: float | None = None) ->
         return []
     total = duration if duration is not None else items[-1].end - items[0].start
     min_topics, max_topics = topic_count_bounds(total)
-    blocks = _blocks(items)
+    blocks = text_blocks(items)
     if len(blocks) < 2 or max_topics == 1:
         return [TopicSpan(0, len(items) - 1, items[0].start, items[-1].end)]
     vectors = tfidf_matrix(
@@ -119,7 +119,7 @@ def segment_topics(items: Sequence[Utterance], duration: float | None = None) ->
         similarities[gap] = float(left @ right) / norm if norm > 0 else 0.0
     depths = _depth_scores(similarities)
     for gap in range(gaps):
-        if _TRANSITION.match(items[blocks[gap + 1][0]].text):
+        if SPOKEN_TRANSITION.match(items[blocks[gap + 1][0]].text):
             depths[gap] += TRANSITION_BONUS
     # TextTiling's cut-off (mean - sd/2) up to the expected number of topics; beyond it only
     # clearly deeper dips (mean + sd/2) make more topics.

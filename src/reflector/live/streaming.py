@@ -9,12 +9,15 @@ ends, so a decode never covers more than ``max_buffer`` seconds.
 
 If decoding falls behind real time, the step grows (fewer, longer decodes) and the update says
 so, instead of lagging further and further behind.
+
+Final words get a live speaker label (:mod:`reflector.live.speakers`) and feed the live topics
+(:mod:`reflector.live.topics`), in the same thread as decoding.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -23,6 +26,8 @@ from reflector.audio import SAMPLE_RATE
 from reflector.domain import Word
 from reflector.domain.segmentation import is_sentence_end
 from reflector.live.agreement import LocalAgreement
+from reflector.live.speakers import OnlineSpeakerLabeller
+from reflector.live.topics import LiveTopic, LiveTopicTracker
 from reflector.vad import FRAME_SAMPLES, SileroVad, StreamingVad
 
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
@@ -63,6 +68,8 @@ class LiveUpdate:
     degraded: bool = False
     """Decoding is slower than real time; the step was made longer."""
     step: float = 0.5
+    topics: tuple[LiveTopic, ...] = ()
+    """Live topics these final words closed."""
 
 
 @dataclass
@@ -81,6 +88,10 @@ class StreamingTranscriber:
     engine: WhisperEngine
     vad: SileroVad
     options: LiveOptions = field(default_factory=LiveOptions)
+    speakers: OnlineSpeakerLabeller | None = field(default_factory=OnlineSpeakerLabeller)
+    """Labels final words with speakers; ``None``: no live speaker labels."""
+    topics: LiveTopicTracker | None = field(default_factory=LiveTopicTracker)
+    """Closes live topics as final words come; ``None``: no live topics."""
 
     def __post_init__(self) -> None:
         self._audio = np.zeros(0, dtype=np.float32)
@@ -123,8 +134,10 @@ class StreamingTranscriber:
 
     def _push_piece(self, samples: np.ndarray) -> list[LiveUpdate]:
         self._audio = np.concatenate([self._audio, samples])
-        probs = self._vad_stream.push(samples)
-        self._speech = np.concatenate([self._speech, probs >= self.options.speech_threshold])
+        speech = self._vad_stream.push(samples) >= self.options.speech_threshold
+        self._speech = np.concatenate([self._speech, speech])
+        if self.speakers is not None:
+            self.speakers.add_audio(samples, speech)
         self._since_decode += len(samples) / SAMPLE_RATE
         self.stats.audio_seconds += len(samples) / SAMPLE_RATE
         updates = []
@@ -144,6 +157,9 @@ class StreamingTranscriber:
             if update is not None:
                 updates.append(update)
         updates.append(self._finalize())
+        if self.topics is not None:
+            last = updates[-1]
+            updates[-1] = replace(last, topics=last.topics + tuple(self.topics.finish()))
         return updates
 
     # --- internals ---------------------------------------------------------------------------
@@ -167,8 +183,22 @@ class StreamingTranscriber:
     def _finalize(self) -> LiveUpdate:
         final = self._agreement.flush()
         self._interim = []
-        self._trim()
-        return LiveUpdate(final, [], round(self.received, 3), step=self._step)
+        final += self._trim()
+        return self._update(final, [], round(self.received, 3))
+
+    def _update(
+        self, final: list[Word], interim: list[Word], audio_time: float, degraded: bool = False
+    ) -> LiveUpdate:
+        """The update for newly final and interim words: speakers on them, topics closed."""
+        topics: tuple[LiveTopic, ...] = ()
+        if self.speakers is not None:
+            final, interim = self.speakers.label(final, interim)
+            if final:  # the committed words are the same words, labelled alike
+                committed = self._agreement.committed
+                committed[len(committed) - len(final) :] = final
+        if self.topics is not None and final:
+            topics = tuple(self.topics.add(final))
+        return LiveUpdate(final, interim, audio_time, degraded, self._step, topics)
 
     def _prompt(self) -> str | None:
         """Committed text from before the buffer: context for the decoder. Words still inside
@@ -218,8 +248,8 @@ class StreamingTranscriber:
         self.stats.decode_seconds += elapsed
         degraded = self._adapt_step(elapsed)
         final, self._interim = self._agreement.insert(_monotonic(words))
-        self._trim()
-        return LiveUpdate(final, list(self._interim), round(received, 3), degraded, self._step)
+        final += self._trim()
+        return self._update(final, list(self._interim), round(received, 3), degraded)
 
     def _adapt_step(self, elapsed: float) -> bool:
         """Longer steps while a decode takes most of a step; back down when there is room."""
@@ -241,12 +271,14 @@ class StreamingTranscriber:
             self._speech = self._speech[frames:]
             self._speech_first += frames
 
-    def _trim(self) -> None:
-        """Cut audio that only holds committed words, at a sentence end when possible."""
+    def _trim(self) -> list[Word]:
+        """Cut audio that only holds committed words, at a sentence end when possible.
+
+        Returns the words this made final (when no agreement came for a whole buffer)."""
         length = self.received - self._offset
         committed = self._agreement.committed
         if not committed or length <= self.options.trim_after:
-            return
+            return []
         sentence_end = None
         for word in reversed(committed):  # only words still in the buffer
             if word.end <= self._offset:
@@ -261,10 +293,12 @@ class StreamingTranscriber:
         if self.received - self._offset > self.options.max_buffer:
             # No agreement for a whole buffer: commit what the last decode heard rather than
             # let the decode grow without bound, and cut after it.
-            self._agreement.flush(everything=False)
+            flushed = self._agreement.flush(everything=False)
             self._interim = []
             last = self._agreement.committed_end
             self._cut(last if last > self._offset else self.received - self.options.trim_after)
+            return flushed
+        return []
 
     def _drop_silence(self) -> None:
         """A buffer of pure silence after committed words need not be decoded again."""

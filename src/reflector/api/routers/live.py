@@ -7,6 +7,11 @@ Protocol: the client sends a JSON config (``{"type": "config", "sample_rate": 16
 stream ends, for any reason, the audio received so far is stored and the full pipeline runs on
 it (diarization over the whole recording, topics, title, summaries) until the transcript is
 ``ended``.
+
+``POST /v1/transcripts/{id}/record/webrtc`` does the same over WebRTC: the client posts an SDP
+offer with an audio track (and, optionally, a data channel) and gets the answer; the data
+channel takes ``STOP`` and carries the same messages back as JSON. Both ways share the claim of
+the transcript, the session, the publishing of words and the wrap-up below.
 """
 
 from __future__ import annotations
@@ -15,15 +20,23 @@ import asyncio
 import contextlib
 import json
 import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+import structlog
+from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from prometheus_client import Histogram
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import update
 
+from reflector.api.deps import Session, State, User, owned_transcript
+from reflector.api.live_translation import LiveTranslation
+from reflector.api.live_webrtc import LivePeer, OfferError, close_peers, peer_registry
+from reflector.api.problems import Problem
 from reflector.api.routers.events import authenticate_websocket
 from reflector.api.state import AppState
 from reflector.asr import load_whisper, resolve_model
@@ -40,7 +53,29 @@ from reflector.pipelines.publish import (
 )
 from reflector.vad import shared_vad
 
-router = APIRouter(tags=["live"])
+SHUTDOWN_WAIT_SECONDS = 30.0
+"""At shutdown, how long open sessions get to store their audio and queue their jobs."""
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # Before the app closes its database and job runner: end every WebRTC peer, then let the
+    # sessions (WebRTC and WebSocket) keep their audio and queue its processing.
+    state: AppState = app.state.reflector
+    await close_peers(state.extras)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SHUTDOWN_WAIT_SECONDS
+    await asyncio.sleep(0)  # wrap-ups started by the closes are scheduled, not yet created
+    while (tasks := set(state.extras.get("live_tasks", ()))) and loop.time() < deadline:
+        await asyncio.wait(tasks, timeout=deadline - loop.time())
+
+
+router = APIRouter(tags=["live"], lifespan=_lifespan)
+log = structlog.get_logger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+"""Tells the client something, if it is still there (never raises)."""
 
 FIRST_WORD_SECONDS = Histogram(
     "reflector_live_first_word_seconds",
@@ -70,6 +105,8 @@ class LiveConfig(BaseModel):
     sample_rate: Literal[16000] = 16000
     format: Literal["s16le", "f32le"] = "s16le"
     language: str | None = "en"
+    translate_to: list[str] = Field(default_factory=list, max_length=8)
+    """Languages to caption (and speak) every final sentence in, e.g. ``["es", "fr"]``."""
 
 
 class AudioFormatError(ValueError):
@@ -144,21 +181,17 @@ async def record_ws(websocket: WebSocket, transcript_id: str) -> None:
         await websocket.accept()
         try:
             config = await _receive_config(websocket)
+            await _check_translation(state, config.language, config.translate_to)
         except (ValueError, TimeoutError, WebSocketDisconnect) as error:
             await _release(state, transcript_id)  # before answering: the client may go on
             await _send_error(websocket, "bad-config", str(error))
             with contextlib.suppress(Exception):
                 await websocket.close(code=_UNSUPPORTED)
             return
-        engine = await _shared_engine(state)
-        transcriber = StreamingTranscriber(
-            engine, shared_vad(), LiveOptions(language=config.language)
+        send = partial(_send_quietly, websocket)
+        session = await _start_session(
+            state, transcript_id, config.language, send, config.translate_to
         )
-
-        async def on_update(timed: TimedLiveUpdate) -> None:
-            await _publish(state, websocket, transcript_id, timed)
-
-        session = LiveSession(transcriber, on_update)
         await _stream(websocket, session, config)
     finally:
         # Whatever ended the stream (STOP, a close, a vanished client, the handler cancelled),
@@ -172,6 +205,125 @@ async def record_ws(websocket: WebSocket, transcript_id: str) -> None:
         await websocket.close()
 
 
+class WebRtcOffer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sdp: str
+    type: Literal["offer"]
+    language: str | None = "en"
+    translate_to: list[str] = Field(default_factory=list, max_length=8)
+
+
+class WebRtcAnswer(BaseModel):
+    sdp: str
+    type: Literal["answer"] = "answer"
+
+
+@router.post(
+    "/v1/transcripts/{transcript_id}/record/webrtc",
+    responses={400: {"description": "Malformed SDP offer"}, 409: {"description": "Not idle"}},
+)
+async def record_webrtc(
+    transcript_id: str, offer: WebRtcOffer, state: State, user: User, db: Session
+) -> WebRtcAnswer:
+    """Start a live stream over WebRTC: post the offer, get the answer.
+
+    The offer needs an audio track; a data channel is optional. ``STOP`` on the data channel,
+    closing the connection, or losing it ends the stream; the audio is kept and processed."""
+    await owned_transcript(db, transcript_id, user)
+    await db.close()  # the stream outlives this request: hold no connection for it
+    try:
+        await _check_translation(state, offer.language, offer.translate_to)
+    except ValueError as error:
+        raise Problem(400, "bad-config", str(error)) from None
+    peer = LivePeer(state.settings.webrtc_ice_servers)
+    try:
+        await peer.accept_offer(offer.sdp)
+    except OfferError as error:
+        await peer.close()
+        raise Problem(400, "bad-sdp", str(error)) from None
+    problem = await _claim(state, transcript_id, user.id)
+    if problem:
+        await peer.close()
+        raise Problem(409, "transcript-busy", problem)
+    peers = peer_registry(state.extras)
+    peers.add(peer)
+    try:
+        answer = await peer.answer()
+    except BaseException:
+        peers.discard(peer)
+        await peer.close()
+        await _release(state, transcript_id)
+        raise
+    _background(state, _run_webrtc(state, transcript_id, user.id, peer, offer))
+    return WebRtcAnswer(sdp=answer)
+
+
+async def _run_webrtc(
+    state: AppState, transcript_id: str, user_id: str, peer: LivePeer, offer: WebRtcOffer
+) -> None:
+    """The life of one WebRTC stream, after the answer: the same session as a WebSocket's."""
+    session: LiveSession | None = None
+    try:
+        session = await _start_session(
+            state, transcript_id, offer.language, peer.send, offer.translate_to
+        )
+        await peer.stream(session.feed)
+    except Exception as error:  # nobody awaits this task: say it here, and tell the client
+        log.exception("live_webrtc_failed", transcript_id=transcript_id)
+        await peer.send({"type": "error", "code": "session-failed", "message": str(error)})
+    finally:
+        finishing = _background(state, _wrap_up(state, transcript_id, user_id, session))
+    try:
+        await finishing
+        if session is not None:
+            await peer.send({"type": "stopped", "duration": session.received_seconds})
+            await asyncio.sleep(0.1)  # the data channel delivers before the connection closes
+    finally:
+        peer_registry(state.extras).discard(peer)
+        await peer.close()
+
+
+async def _check_translation(state: AppState, language: str | None, targets: list[str]) -> None:
+    """Raise ValueError unless every ``targets`` language can be translated to from ``language``."""
+    if not targets:
+        return
+    if not language:
+        raise ValueError("translate_to needs the spoken language: set language, e.g. 'en'")
+    translator = await asyncio.to_thread(state.voice.translator)
+    missing = [t for t in targets if not translator.supports(language, t)]
+    if missing:
+        raise ValueError(f"cannot translate {language!r} into {', '.join(map(repr, missing))}")
+
+
+async def _start_session(
+    state: AppState,
+    transcript_id: str,
+    language: str | None,
+    send: Send,
+    translate_to: list[str] | None = None,
+) -> LiveSession:
+    """A live session on the shared model whose updates go to the transcript and ``send``;
+    with ``translate_to``, final sentences are also captioned and spoken in those languages."""
+    engine = await _shared_engine(state)
+    transcriber = StreamingTranscriber(engine, shared_vad(), LiveOptions(language=language))
+    translation = None
+    if translate_to and language:
+        translator = await asyncio.to_thread(state.voice.translator)
+        synthesizer = await state.voice.shared_synthesizer()
+        translation = LiveTranslation(
+            state, transcript_id, translator, synthesizer, language, translate_to
+        )
+        state.extras.setdefault("live_translations", {})[transcript_id] = translation
+
+    async def on_update(timed: TimedLiveUpdate) -> None:
+        await _publish(state, send, transcript_id, timed)
+        if translation is not None and timed.update.final:
+            await translation.add_final_words(timed.update.final)
+
+    return LiveSession(transcriber, on_update)
+
+
 async def _wrap_up(
     state: AppState, transcript_id: str, user_id: str, session: LiveSession | None
 ) -> None:
@@ -179,6 +331,9 @@ async def _wrap_up(
         await _release(state, transcript_id)
         return
     await session.close()
+    translation = state.extras.get("live_translations", {}).pop(transcript_id, None)
+    if translation is not None:
+        await translation.close()  # the last sentence, then the listeners hear the end
     REAL_TIME_FACTOR.observe(session.transcriber.stats.real_time_factor)
     await _process_recording(state, transcript_id, user_id, session.recording())
 
@@ -264,9 +419,7 @@ async def _stream(websocket: WebSocket, session: LiveSession, config: LiveConfig
             await _send_error(websocket, "bad-message", 'expected {"type": "stop"} or audio')
 
 
-async def _publish(
-    state: AppState, websocket: WebSocket, transcript_id: str, timed: TimedLiveUpdate
-) -> None:
+async def _publish(state: AppState, send: Send, transcript_id: str, timed: TimedLiveUpdate) -> None:
     update_ = timed.update
     for delay in timed.final_delays:
         FINAL_WORD_DELAY_SECONDS.observe(delay)
@@ -284,7 +437,14 @@ async def _publish(
             await record_and_publish(session, state.bus, transcript_id, "TRANSCRIPT", data)
     else:
         await publish_transcript_event(state.bus, transcript_id, "TRANSCRIPT", data)
-    await _send_quietly(websocket, {"type": "transcript", **data})
+    await send({"type": "transcript", **data})
+    for topic in update_.topics:
+        # Live topics are kept like final ones (marked ``live``: the pipeline writes the final
+        # topics over the whole recording afterwards).
+        topic_data = topic.event_data()
+        async with state.sessions() as session:
+            await record_and_publish(session, state.bus, transcript_id, "TOPIC", topic_data)
+        await send({"type": "topic", **topic_data})
 
 
 async def _release(state: AppState, transcript_id: str) -> None:
