@@ -216,6 +216,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def machine_report(load_before: float) -> dict:
+    """Cores, Python, and how busy the machine was before and after the run."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_1m_before": round(load_before, 2),
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
+    }
+
+
 class Server:
     """``reflector serve`` in its own process, so its RSS and CPU time are its own."""
 
@@ -573,12 +583,7 @@ def main() -> None:
         report["upload"] = measure_uploads(upload_dir, small, large)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    report["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_1m_before": round(load_before, 2),
-        "load_average_1m_after": round(os.getloadavg()[0], 2),
-    }
+    report["machine"] = machine_report(load_before)
     report["total_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
 

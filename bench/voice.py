@@ -33,7 +33,6 @@ import asyncio
 import itertools
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -47,7 +46,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api import running_server  # noqa: E402  (bench/api.py: the server as a subprocess)
+from api import machine_report, running_server  # noqa: E402  (bench/api.py: the server as a subprocess)
 
 from reflector.audio import SAMPLE_RATE, resample, write_wav  # noqa: E402
 from reflector.synthetic.meetings import MeetingPlan, generate_meeting  # noqa: E402
@@ -333,12 +332,7 @@ def main() -> None:
         }  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    report["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_1m_before": round(load_before, 2),
-        "load_average_1m_after": round(os.getloadavg()[0], 2),
-    }
+    report["machine"] = machine_report(load_before)
     report["total_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
 

@@ -25,6 +25,22 @@ async def authenticate_websocket(websocket: WebSocket):
         return None
 
 
+async def accept_reader(websocket: WebSocket, transcript_id: str) -> bool:
+    """Accept the socket if its user may read the transcript; else close it (1008), False."""
+    state = websocket.app.state.reflector
+    user = await authenticate_websocket(websocket)
+    if user is None:
+        return False
+    async with state.sessions() as session:
+        try:
+            await repository.get_readable_transcript(session, transcript_id, user.id)
+        except repository.NotFound:
+            await websocket.close(code=_POLICY_VIOLATION, reason="transcript not found")
+            return False
+    await websocket.accept()
+    return True
+
+
 async def _until_disconnect(websocket: WebSocket) -> None:
     with contextlib.suppress(WebSocketDisconnect):
         while True:
@@ -39,16 +55,8 @@ async def transcript_events(websocket: WebSocket, transcript_id: str) -> None:
     skipped by id, so nothing falls between the two.
     """
     state = websocket.app.state.reflector
-    user = await authenticate_websocket(websocket)
-    if user is None:
+    if not await accept_reader(websocket, transcript_id):
         return
-    async with state.sessions() as session:
-        try:
-            await repository.get_readable_transcript(session, transcript_id, user.id)
-        except repository.NotFound:
-            await websocket.close(code=_POLICY_VIOLATION, reason="transcript not found")
-            return
-    await websocket.accept()
 
     async def replay() -> int:
         last = 0

@@ -16,29 +16,18 @@ import contextlib
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from reflector.api.routers.events import authenticate_websocket
+from reflector.api.routers.events import accept_reader
 from reflector.api.state import AppState
 from reflector.bus.channels import speech_channel
-from reflector.db import repository
 
 router = APIRouter(tags=["live"])
-
-_POLICY_VIOLATION = 1008
 
 
 @router.websocket("/v1/transcripts/{transcript_id}/translations/{language}/speech")
 async def translated_speech(websocket: WebSocket, transcript_id: str, language: str) -> None:
     state: AppState = websocket.app.state.reflector
-    user = await authenticate_websocket(websocket)
-    if user is None:
+    if not await accept_reader(websocket, transcript_id):
         return
-    async with state.sessions() as session:
-        try:
-            await repository.get_readable_transcript(session, transcript_id, user.id)
-        except repository.NotFound:
-            await websocket.close(code=_POLICY_VIOLATION, reason="transcript not found")
-            return
-    await websocket.accept()
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         async with state.bus.subscribe(speech_channel(transcript_id, language)) as messages:
             async for message in messages:
