@@ -141,6 +141,7 @@ def test_other_languages_speak_with_espeak(server):
         ({"text": "a" * 4097}, 413, "text-too-long"),
         ({"text": "hello", "speed": 9}, 400, "bad-speed"),
         ({"text": "hello", "voice": "robot-9000"}, 400, "unknown-voice"),
+        ({"text": "hello", "voice": "no-such-voice"}, 400, "unknown-voice"),
         ({"text": "hello", "format": "midi"}, 422, "validation-error"),
         ({"text": "hello", "volume": 3}, 422, "validation-error"),
     ],

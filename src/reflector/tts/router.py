@@ -28,7 +28,6 @@ from reflector.tts.types import (
     UnknownVoiceError,
     UnsupportedLanguageError,
     Voice,
-    base_language,
     check_speed,
     check_text,
 )
@@ -104,8 +103,15 @@ class SpeechRouter:
         return route.backend.supports(language)
 
     def _is_language_code(self, key: str) -> bool:
-        base = base_language(key)
-        return len(base) in (2, 3) and key.replace("-", "").isalpha() and self.other.supports(key)
+        # A language tag: "es", "pt-br", "zh-yue", "es-419"; subtags after the language are
+        # short, so a mistyped voice id such as "no-such-voice" is not read as Norwegian.
+        base, *subtags = key.replace("_", "-").split("-")
+        return (
+            len(base) in (2, 3)
+            and base.isalpha()
+            and all(0 < len(tag) <= 4 and tag.isalnum() for tag in subtags)
+            and self.other.supports(key)
+        )
 
     def resolve(self, voice: str | None, language: str | None) -> Route:
         """The backend and backend voice for a request (raises for unknown voices)."""
