@@ -195,6 +195,8 @@ def test_openai_errors_carry_a_message_the_client_shows(client, piper_clip):
     with piper_clip.path.open("rb") as audio, pytest.raises(openai.BadRequestError) as caught:
         client.audio.transcriptions.create(model="no-such-model", file=audio)
     assert "no-such-model" in caught.value.message
+    with piper_clip.path.open("rb") as audio, pytest.raises(openai.BadRequestError):
+        client.audio.transcriptions.create(model="no-such-model", file=audio, stream=True)
 
 
 def test_a_huge_chunked_json_body_is_refused_while_it_streams(server):

@@ -59,6 +59,13 @@ def _granularities(values: list[str] | None) -> set[str]:
     return chosen
 
 
+def _check_request(state: AppState, request: RecognitionRequest) -> None:
+    try:
+        state.voice.recognizer.check(request)
+    except RecognitionRequestError as error:
+        raise openai_problem(400, "unsupported-request", str(error), param="model") from None
+
+
 async def _recognize(
     state: AppState,
     upload: UploadFile,
@@ -67,10 +74,7 @@ async def _recognize(
     on_words=None,
 ) -> Transcript:
     voice = state.voice
-    try:
-        voice.recognizer.check(request)
-    except RecognitionRequestError as error:
-        raise openai_problem(400, "unsupported-request", str(error), param="model") from None
+    _check_request(state, request)
     with voice.stats.timed(endpoint), tempfile.TemporaryDirectory() as folder:
         path = await save_upload(upload, Path(folder), state.settings.max_audio_bytes)
         try:
@@ -155,6 +159,7 @@ async def create_transcription(
         if response_format not in ("json", "text"):
             raise openai_problem(400, "stream-format", "streaming answers are json or text only",
                                  param="stream")  # fmt: skip
+        _check_request(state, request)  # a wrong model is a 400, not an event in a 200 stream
         return StreamingResponse(
             _streamed_transcription(state, file, request), media_type="text/event-stream"
         )
