@@ -40,10 +40,6 @@ class CircuitOpenError(RuntimeError):
     """The remote backend failed repeatedly; it is not called until its breaker half-opens."""
 
 
-class RemoteAnswerError(RuntimeError):
-    """The remote backend answered, but with something unusable (not retried)."""
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 3
@@ -219,3 +215,17 @@ async def call_with_retries_async(
         raise
     breaker.record_success()
     return result
+
+
+def send_with_retries(
+    breaker: CircuitBreaker, policy: RetryPolicy, send: Callable[[], httpx.Response]
+) -> httpx.Response:
+    """An HTTP request under :func:`call_with_retries`: a 5xx answer counts as a failed try
+    (retried), a 4xx one fails at once; both raise :class:`httpx.HTTPStatusError` in the end."""
+
+    def attempt() -> httpx.Response:
+        response = send()
+        response.raise_for_status()
+        return response
+
+    return call_with_retries(breaker, policy, attempt)

@@ -74,8 +74,6 @@ class LiveTranslation:
         self.captions = CaptionTranslator(translator, source, targets)
         self._queue: asyncio.Queue[tuple[Sentence, float] | None] = asyncio.Queue()
         self._worker = asyncio.create_task(self._run())
-        self.caption_delays: list[float] = []
-        self.speech_delays: list[float] = []
 
     async def add_final_words(self, words: Sequence[Word]) -> None:
         finalised = time.monotonic()
@@ -106,9 +104,7 @@ class LiveTranslation:
         for caption in captions:
             await emit(self.state.sessions, self.bus, self.transcript_id, "TRANSLATION",
                        caption_data(caption))  # fmt: skip
-            delay = time.monotonic() - finalised
-            self.caption_delays.append(delay)
-            CAPTION_DELAY_SECONDS.observe(delay)
+            CAPTION_DELAY_SECONDS.observe(time.monotonic() - finalised)
         if self.synthesizer is not None:
             for caption in captions:
                 await self._speak(caption, finalised)
@@ -127,7 +123,5 @@ class LiveTranslation:
                 "audio": base64.b64encode(pcm).decode(),
             })  # fmt: skip
             if first:
-                delay = time.monotonic() - finalised
-                self.speech_delays.append(delay)
-                SPEECH_DELAY_SECONDS.observe(delay)
+                SPEECH_DELAY_SECONDS.observe(time.monotonic() - finalised)
                 first = False

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reflector.api.request_stats import RequestStats
 from reflector.cache import AsyncSpeechCache, async_speech_cache_from_settings
@@ -32,7 +32,8 @@ class VoiceServices:
     breakers: BreakerBoard = field(default_factory=BreakerBoard)
     stats: RequestStats = field(default_factory=RequestStats)
     fallbacks: dict[str, int] = field(default_factory=dict)
-    """Calls a local backend answered because the remote one failed, per remote backend."""
+    """Calls a local backend answered because the remote one failed, by remote backend, named
+    like its breaker (``tts-openai``, ``translation-remote``)."""
     _synthesizer: SpeechSynthesizer | None = None
     _translator: Translator | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -44,7 +45,9 @@ class VoiceServices:
         with self._lock:
             if self._synthesizer is None:
                 self._synthesizer = build_synthesizer(
-                    self.settings, self.breakers, on_fallback=self._count_fallback
+                    self.settings,
+                    self.breakers,
+                    on_fallback=lambda name, error: self._count_fallback(f"tts-{name}"),
                 )
             return self._synthesizer
 
@@ -56,14 +59,20 @@ class VoiceServices:
         return await asyncio.to_thread(self.synthesizer)
 
     def translator(self) -> Translator:
-        from reflector.translation import build_translator  # Apertium is started on first use
+        # Imported on first use: it brings in the LLM engine, seconds of start-up nobody needs
+        # unless something is translated.
+        from reflector.translation import build_translator
 
         with self._lock:
             if self._translator is None:
-                self._translator = build_translator(self.settings, self.breakers)
+                self._translator = build_translator(
+                    self.settings,
+                    self.breakers,
+                    on_fallback=lambda name, error: self._count_fallback(f"translation-{name}"),
+                )
             return self._translator
 
-    def _count_fallback(self, backend: str, *_: Any) -> None:
+    def _count_fallback(self, backend: str) -> None:
         self.fallbacks[backend] = self.fallbacks.get(backend, 0) + 1
 
 

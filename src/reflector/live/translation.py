@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from reflector.domain import Word
 from reflector.domain.segmentation import is_sentence_end
 from reflector.translation import Translator
-from reflector.tts import SpeechAudio, SpeechSynthesizer
 
 MAX_SENTENCE_WORDS = 40
 """A run of final words this long without a full stop is translated anyway (people do not
@@ -112,8 +111,3 @@ class CaptionTranslator:
             )
         self._context.append(sentence.text)
         return captions
-
-
-def speak_caption(synthesizer: SpeechSynthesizer, caption: Caption) -> Iterator[SpeechAudio]:
-    """The caption's speech in its language, sentence piece by sentence piece."""
-    yield from synthesizer.stream(caption.text, language=caption.language)

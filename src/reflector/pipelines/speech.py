@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from reflector.asr import load_whisper, resolve_model
+from reflector.asr import ModelLocation, load_whisper, resolve_model
 from reflector.diarization import make_diarizer
 from reflector.domain import Transcript, Word
 from reflector.pipelines.file import TranscribeOptions, transcribe_file
@@ -69,9 +69,10 @@ class SpeechRecognizer:
             return self.config.default_model
         return requested
 
-    def check(self, request: RecognitionRequest) -> None:
+    def check(self, request: RecognitionRequest) -> ModelLocation:
         """Raise :class:`RecognitionRequestError` for a request that cannot work (before any audio
-        is decoded), e.g. translation with an English-only model or an unknown model."""
+        is decoded), e.g. translation with an English-only model or an unknown model; else the
+        model's location."""
         name = self.model_name(request.model)
         try:
             location = resolve_model(name, self.config.data_dir)
@@ -86,6 +87,7 @@ class SpeechRecognizer:
             raise RecognitionRequestError(
                 f"model {name!r} understands English only, not {request.language!r}"
             )
+        return location
 
     def recognize(
         self,
@@ -97,7 +99,7 @@ class SpeechRecognizer:
 
         ``on_words`` gets words as they are decoded, in order, before speakers are known.
         """
-        self.check(request)
+        location = self.check(request)
         config = self.config
         options = TranscribeOptions(
             model=self.model_name(request.model),
@@ -111,7 +113,6 @@ class SpeechRecognizer:
             diarize=request.diarize,
             summarize=False,
         )
-        location = resolve_model(options.model, config.data_dir)
         engine = load_whisper(location, config.device, config.compute_type, config.cpu_threads)
         diarizer = (
             make_diarizer(
@@ -127,9 +128,3 @@ class SpeechRecognizer:
                 path, options, config.data_dir, engine=engine, diarizer=diarizer,
                 on_words=on_words,
             )  # fmt: skip
-
-    def warm_up(self) -> None:
-        """Load the default model now, so the first request does not pay for it."""
-        location = resolve_model(self.config.default_model, self.config.data_dir)
-        load_whisper(location, self.config.device, self.config.compute_type,
-                     self.config.cpu_threads)  # fmt: skip

@@ -9,7 +9,7 @@ The contract (LibreTranslate's API, which several self-hosted servers speak):
 - ``GET {url}/languages`` answers ``[{"code": "en", "name": "English", "targets": [...]}]``
   (older servers leave out ``targets``: every listed language to every other).
 
-Every request goes through :func:`reflector.resilience.call_with_retries` under a circuit
+Every request goes through :func:`reflector.resilience.send_with_retries` under a circuit
 breaker: connection errors, timeouts and 5xx answers are retried with backoff, a 4xx fails at
 once, and a server that keeps failing opens the breaker so later calls fail fast instead of
 waiting on it. :class:`FallbackTranslator` then translates locally.
@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from reflector.resilience import CircuitBreaker, CircuitOpenError, RetryPolicy, call_with_retries
+from reflector.resilience import CircuitBreaker, CircuitOpenError, RetryPolicy, send_with_retries
 from reflector.translation.types import (
     DEFAULT_MAX_CHARS,
     InvalidTranslationInput,
@@ -83,13 +83,8 @@ class RemoteTranslator:
     # -- HTTP ------------------------------------------------------------------------------
 
     def _call(self, send: Callable[[], httpx.Response]) -> httpx.Response:
-        def attempt() -> httpx.Response:
-            response = send()
-            response.raise_for_status()
-            return response
-
         try:
-            return call_with_retries(self.breaker, self.policy, attempt)
+            return send_with_retries(self.breaker, self.policy, send)
         except CircuitOpenError as error:
             raise RemoteUnavailableError(str(error)) from error
         except httpx.HTTPStatusError as error:

@@ -1,7 +1,7 @@
 """Remote speech servers: any OpenAI-compatible ``/v1/audio/speech`` and ElevenLabs streaming.
 
 Both send one request per sentence from :meth:`stream`, so the first sentence plays while the
-server works on the next. Every request goes through :func:`reflector.resilience.call_with_retries`
+server works on the next. Every request goes through :func:`reflector.resilience.send_with_retries`
 under a circuit breaker: connection errors, timeouts and 5xx answers are retried with backoff;
 a 4xx answer fails at once; a dead server opens the breaker and later calls fail fast with
 :class:`RemoteUnavailableError` (the fallback adapter then speaks locally).
@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 
 from reflector.audio.tempo import change_tempo
-from reflector.resilience import CircuitBreaker, CircuitOpenError, RetryPolicy, call_with_retries
+from reflector.resilience import CircuitBreaker, CircuitOpenError, RetryPolicy, send_with_retries
 from reflector.tts.text import split_sentences
 from reflector.tts.types import (
     DEFAULT_MAX_CHARS,
@@ -86,13 +86,8 @@ class _RemoteBackend:
         self.max_chars = max_chars
 
     def _call(self, send: Callable[[], httpx.Response]) -> httpx.Response:
-        def attempt() -> httpx.Response:
-            response = send()
-            response.raise_for_status()
-            return response
-
         try:
-            return call_with_retries(self.breaker, self.policy, attempt)
+            return send_with_retries(self.breaker, self.policy, send)
         except CircuitOpenError as exc:
             raise RemoteUnavailableError(str(exc)) from exc
         except httpx.HTTPStatusError as exc:

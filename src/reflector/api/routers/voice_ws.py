@@ -19,6 +19,7 @@ import base64
 import json
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +37,7 @@ from reflector.api.state import AppState
 from reflector.audio.formats import AudioFormat
 from reflector.nlp import analyze_sentiment
 from reflector.pipelines.speech import RecognitionRequest
-from reflector.tts import split_sentences
+from reflector.tts import SpeechStream, split_sentences
 
 router = APIRouter(tags=["voice"])
 
@@ -86,6 +87,17 @@ def _parse(raw: str) -> TextMessage | AudioMessage | Literal["ping"]:
         raise MessageError("bad-message", details) from None
 
 
+async def _single_piece(data: bytes, text: str) -> AsyncIterator[tuple[bytes, str]]:
+    yield data, text
+
+
+async def _stream_pieces(stream: SpeechStream) -> AsyncIterator[tuple[bytes, str]]:
+    """Encoded sentences as they are synthesized (off the event loop)."""
+    async for piece in iterate_in_threadpool(stream.pieces()):
+        if piece.data:
+            yield piece.data, piece.text
+
+
 async def _speak(websocket: WebSocket, state: AppState, message: TextMessage) -> None:
     voice = state.voice
     started = time.perf_counter()
@@ -99,36 +111,29 @@ async def _speak(websocket: WebSocket, state: AppState, message: TextMessage) ->
         sample_rate=message.sample_rate,
     )
     sentiment = analyze_sentiment(message.text, message.language or "en")
-    latency = None
-    cached = False
+    stream = None
     with voice.stats.timed("ws_tts"):
         if len(split_sentences(request.text)) <= 1:
-            answer = await render_cached(voice, request)
+            answer = await render_cached(voice, request)  # one sentence: cacheable whole
             cached, duration = answer.cached, answer.speech.duration
-            chunks = [(answer.speech.data, request.text)]
             rate, media_type = answer.speech.sample_rate, answer.speech.media_type
+            pieces = _single_piece(answer.speech.data, request.text)
         else:
             stream = await open_stream(voice, request)
-            chunks = None
+            cached, duration = False, 0.0
             rate, media_type = stream.sample_rate, stream.media_type
+            pieces = _stream_pieces(stream)
     header = {"type": "audio", "format": request.format, "media_type": media_type,
               "sample_rate": rate}  # fmt: skip
+    latency = None
     index = 0
-    if chunks is None:
-        async for piece in iterate_in_threadpool(stream.pieces()):
-            if not piece.data:
-                continue
-            latency = latency or time.perf_counter() - started
-            await websocket.send_json({**header, "index": index, "text": piece.text,
-                                       "audio": base64.b64encode(piece.data).decode()})  # fmt: skip
-            index += 1
-        duration = stream.duration
-    else:
-        for data, text in chunks:
-            latency = time.perf_counter() - started
-            await websocket.send_json({**header, "index": index, "text": text,
-                                       "audio": base64.b64encode(data).decode()})  # fmt: skip
-            index += 1
+    async for data, text in pieces:
+        latency = latency or time.perf_counter() - started
+        await websocket.send_json({**header, "index": index, "text": text,
+                                   "audio": base64.b64encode(data).decode()})  # fmt: skip
+        index += 1
+    if stream is not None:
+        duration = stream.duration  # known once every sentence is spoken
     await websocket.send_json({
         "type": "done",
         "chunks": index,
