@@ -130,12 +130,45 @@ def test_interim_words_converge_to_the_finals(streamed):
 
 @pytest.mark.slow
 def test_words_appear_soon_after_speech_starts(streamed, piper_clip):
-    _, updates, _ = streamed
+    transcriber, updates, _ = streamed
     # The clip starts with one second of silence.
     delays = first_word_delays(updates, [1.0], speed=1e9)
     assert delays, "no word was shown"
     first = next(t for t in updates if t.update.interim or t.update.final)
-    assert first.update.audio_time <= 2.5  # the first words were shown within 1.5 s of audio
+    # A quick look at the new utterance shows its first word within 0.6 s of its audio, well
+    # before the regular decodes would have agreed on it.
+    assert first.update.audio_time <= 1.6
+    assert transcriber.stats.onset_looks >= 1
+
+
+def test_quick_updates_come_before_a_regular_decode(tiny_engine, piper_clip):
+    audio = decode_file(piper_clip.path).samples
+    transcriber = StreamingTranscriber(
+        tiny_engine, SileroVad(), LiveOptions(step=0.5, max_step=0.5), speakers=None, topics=None
+    )
+    chunk = SAMPLE_RATE // 10
+    stages_seen = []
+    for first in range(0, round(2.0 * SAMPLE_RATE), chunk):
+        stages = list(transcriber.push_in_stages(audio[first : first + chunk]))
+        stages_seen.append(stages)
+        quick = stages[0]
+        if any(u.interim for u in quick):
+            break
+    else:
+        pytest.fail("no quick look showed a word in the first two seconds")
+    # The look's words came in the first stage; a regular decode (if due) came after it.
+    assert transcriber.stats.onset_looks >= 1
+    assert all(len(stages) <= 2 for stages in stages_seen)
+
+
+def test_a_word_left_undecided_is_final_after_max_pending():
+    agreement = LocalAgreement()
+    agreement.insert(words("alpha bravo charlie"))  # times 0-0.35, 0.4-0.75, 0.8-1.15
+    agreement.insert(words("alfa bravo charlie"))  # the first word never agrees
+    assert agreement.committed == []
+    final = agreement.commit_until(0.8)
+    assert [w.text for w in final] == [" alfa", " bravo"]  # the newest hypothesis wins
+    assert [w.text for w in agreement.previous] == [" charlie"]
 
 
 @pytest.mark.slow

@@ -76,6 +76,19 @@ class LocalAgreement:
         self.previous = new[agreed:]
         return final, list(self.previous)
 
+    def commit_until(self, time: float) -> list[Word]:
+        """Commit the pending words that end by ``time`` (stream seconds), agreed or not.
+
+        A word the decoder has heard with a second or more of speech after it rarely changes,
+        but two decodes of unsteady audio can disagree about it for many steps: this bounds
+        how long a word can stay interim."""
+        count = 0
+        while count < len(self.previous) and self.previous[count].end <= time:
+            count += 1
+        final = self._commit(self.previous[:count])
+        self.previous = self.previous[count:]
+        return final
+
     def flush(self, everything: bool = True) -> list[Word]:
         """Commit the pending interim words (end of an utterance or of the stream).
 

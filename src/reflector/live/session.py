@@ -116,8 +116,11 @@ class LiveSession:
                 for update in updates:
                     await self._deliver(update)
                 return
-            for update in await asyncio.to_thread(self.transcriber.push, piece):
-                await self._deliver(update)
+            # Quick updates (first words, an endpoint) go out before a regular decode runs.
+            stages = self.transcriber.push_in_stages(piece)
+            while (stage := await asyncio.to_thread(next, stages, None)) is not None:
+                for update in stage:
+                    await self._deliver(update)
 
     async def _deliver(self, update: LiveUpdate) -> None:
         now = time.monotonic()

@@ -1,11 +1,15 @@
 """Live transcription of one audio stream: interim words quickly, final words that never change.
 
 Audio arrives in pieces of any size. Every ``step`` seconds of new audio the recent, uncommitted
-part of the stream (the *buffer*) is decoded again by Whisper, prompted with the committed text,
-and LocalAgreement-2 commits the words two consecutive decodes agree on. Voice detection runs on
-every frame: silence is not decoded, and a pause after speech (*endpoint*) makes the pending words
-final at once instead of waiting for the next decode. The buffer is cut after committed sentence
-ends, so a decode never covers more than ``max_buffer`` seconds.
+part of the stream (the *buffer*) is decoded again by Whisper in a window as short as the buffer
+(:mod:`reflector.asr.short_buffer`), prompted with the committed text, and LocalAgreement-2
+commits the words two consecutive decodes agree on. A word that has had ``max_pending`` seconds
+of audio after it is committed from the newest decode even without agreement, which bounds how
+long a word stays interim. Voice detection runs on every frame: silence is not decoded, a pause
+after speech (*endpoint*) makes the pending words final at once, and speech after a pause
+(*onset*) gets quick looks at just the new utterance every ``onset_step`` seconds until it shows
+a word, so the first words do not wait for the next regular decode. The buffer is cut after
+committed sentence ends, so a decode never covers more than ``max_buffer`` seconds.
 
 If decoding falls behind real time, the step grows (fewer, longer decodes) and the update says
 so, instead of lagging further and further behind.
@@ -17,11 +21,13 @@ Final words get a live speaker label (:mod:`reflector.live.speakers`) and feed t
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from reflector.asr import WhisperEngine
+from reflector.asr.short_buffer import BufferDecodeOptions, decode_buffer
 from reflector.audio import SAMPLE_RATE
 from reflector.domain import Word
 from reflector.domain.segmentation import is_sentence_end
@@ -39,12 +45,22 @@ class LiveOptions:
     step: float = 0.5
     """Seconds of new audio between decodes (grows under load, up to ``max_step``)."""
     max_step: float = 2.0
-    max_buffer: float = 12.0
+    max_buffer: float = 10.0
     """Seconds of audio at most in one decode; older audio is cut at committed words."""
-    trim_after: float = 6.0
+    trim_after: float = 4.0
     """Cut the buffer at a committed sentence end once it is longer than this."""
+    max_pending: float = 1.5
+    """Seconds of audio after a word by which it is final even without two decodes agreeing."""
     endpoint_silence: float = 0.5
     """Silence after speech that makes the pending words final."""
+    onset_pause: float = 0.15
+    """Silence before speech that makes it the start of an utterance."""
+    onset_speech: float = 0.2
+    """Seconds of an utterance's speech before its first quick look."""
+    onset_step: float = 0.15
+    """Seconds between quick looks at a starting utterance until it shows a word."""
+    onset_window: float = 1.5
+    """Quick looks stop this long after the onset; the regular decodes have it by then."""
     speech_threshold: float = 0.5
     beam_size: int = 1
     prompt_chars: int = 200
@@ -75,6 +91,8 @@ class LiveUpdate:
 @dataclass
 class LiveStats:
     decodes: int = 0
+    onset_looks: int = 0
+    """Quick decodes of just a new utterance, to show its first words sooner."""
     decode_seconds: float = 0.0
     audio_seconds: float = 0.0
 
@@ -106,6 +124,11 @@ class StreamingTranscriber:
         self._since_decode = 0.0
         self._step = self.options.step
         self._interim: list[Word] = []
+        self._quiet_frames = 0
+        """Non-speech frames since the last speech frame (counting from the stream start)."""
+        self._onset: float | None = None
+        """Stream time where an utterance began that no update has shown a word of yet."""
+        self._last_look = 0.0
         self.stats = LiveStats()
 
     @property
@@ -117,37 +140,51 @@ class StreamingTranscriber:
         return list(self._agreement.committed)
 
     def push(self, samples: np.ndarray) -> list[LiveUpdate]:
-        """Add audio (16 kHz mono float32); returns the updates it caused (often none).
+        """Add audio (16 kHz mono float32); returns the updates it caused (often none)."""
+        return [update for stage in self.push_in_stages(samples) for update in stage]
+
+    def push_in_stages(self, samples: np.ndarray) -> Iterator[list[LiveUpdate]]:
+        """Like :meth:`push`, but yields the quick updates (an endpoint, the first words of an
+        utterance) before a regular decode runs, so that they can be sent at once.
 
         A long piece (a client catching up, or merged backlog) is taken in parts of
         ``trim_after`` seconds: one decode each, which covers every part before the buffer
         moves past it, at a fraction of the decodes that real-time pieces would cost.
         """
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        updates: list[LiveUpdate] = []
-        position = 0
-        while position < samples.size:
-            size = max(FRAME_SAMPLES, round(self.options.trim_after * SAMPLE_RATE))
-            updates += self._push_piece(samples[position : position + size])
-            position += size
-        return updates
+        size = max(FRAME_SAMPLES, round(self.options.trim_after * SAMPLE_RATE))
+        for position in range(0, samples.size, size):
+            yield from self._push_piece(samples[position : position + size])
 
-    def _push_piece(self, samples: np.ndarray) -> list[LiveUpdate]:
+    def _push_piece(self, samples: np.ndarray) -> Iterator[list[LiveUpdate]]:
         self._audio = np.concatenate([self._audio, samples])
         speech = self._vad_stream.push(samples) >= self.options.speech_threshold
         self._speech = np.concatenate([self._speech, speech])
+        self._find_onset(speech)
         if self.speakers is not None:
             self.speakers.add_audio(samples, speech)
         self._since_decode += len(samples) / SAMPLE_RATE
         self.stats.audio_seconds += len(samples) / SAMPLE_RATE
-        updates = []
+        quick = []
         if self._endpoint_reached():
-            updates.append(self._finalize())
+            quick.append(self._finalize())
+        if self._look_due():
+            quick.append(self._look_at_onset())
+        self._onset_seen(quick)
+        yield quick
         if self._since_decode >= self._step:
             update = self._decode()
             if update is not None:
-                updates.append(update)
-        return updates
+                self._onset_seen([update])
+                yield [update]
+
+    def _onset_seen(self, updates: list[LiveUpdate]) -> None:
+        """The quick looks end once the utterance shows a word, or after ``onset_window``."""
+        if self._onset is not None and (
+            self.received - self._onset > self.options.onset_window
+            or any(w.end >= self._onset for u in updates for w in u.interim + u.final)
+        ):
+            self._onset = None
 
     def finish(self) -> list[LiveUpdate]:
         """The stream ended: decode what is left and make everything final."""
@@ -163,6 +200,52 @@ class StreamingTranscriber:
         return updates
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _find_onset(self, speech: np.ndarray) -> None:
+        """Note where speech starts after a pause, for the quick looks at a new utterance."""
+        first_new = self._speech_first + len(self._speech) - len(speech)
+        pause_frames = round(self.options.onset_pause / FRAME_SECONDS)
+        for index, voiced in enumerate(speech):
+            if not voiced:
+                self._quiet_frames += 1
+                continue
+            if self._quiet_frames >= pause_frames and self._onset is None:
+                self._onset = (first_new + index) * FRAME_SECONDS
+                self._last_look = self._onset
+            self._quiet_frames = 0
+
+    def _look_due(self) -> bool:
+        o = self.options
+        return (
+            self._onset is not None
+            and self.received - self._onset >= o.onset_speech
+            and self.received - self._last_look >= o.onset_step
+        )
+
+    def _look_at_onset(self) -> LiveUpdate:
+        """Decode only the new utterance (a short window is cheap) to show its first words
+        well before the next regular decode. Nothing is committed from it: the words are
+        interim, after the interim words from before the utterance."""
+        assert self._onset is not None
+        self._last_look = self.received
+        start = max(self._offset, self._onset - 0.1)
+        first = round((start - self._offset) * SAMPLE_RATE)
+        started = time.perf_counter()
+        transcript = decode_buffer(
+            self.engine.model,
+            self._audio[first:],
+            BufferDecodeOptions(
+                language=self.options.language,
+                beam_size=self.options.beam_size,
+                prompt=self._prompt(before=start),
+            ),
+        )
+        self.stats.onset_looks += 1
+        self.stats.decode_seconds += time.perf_counter() - started
+        received = self.received
+        before = [w for w in self._interim if w.end <= start + 0.05]
+        words = [_shifted(word, start, received) for word in transcript.words]
+        return self._update([], before + words, round(received, 3))
 
     def _frame_index(self, stream_time: float) -> int:
         return int(stream_time / FRAME_SECONDS)
@@ -200,13 +283,14 @@ class StreamingTranscriber:
             topics = tuple(self.topics.add(final))
         return LiveUpdate(final, interim, audio_time, degraded, self._step, topics)
 
-    def _prompt(self) -> str | None:
-        """Committed text from before the buffer: context for the decoder. Words still inside
-        the buffer are left out, or Whisper tends to skip them in the audio."""
+    def _prompt(self, before: float) -> str | None:
+        """Text heard before ``before`` (stream time): context for the decoder. Words inside
+        the decoded audio are left out, or Whisper tends to skip them in the audio."""
         parts: list[str] = []
         size = 0
-        for word in reversed(self._agreement.committed):  # newest first: only the tail is read
-            if word.end > self._offset + 0.01:
+        # Newest first: only the tail is read.
+        for word in reversed(self._agreement.committed + self._interim):
+            if word.end > before + 0.01:
                 continue
             parts.append(word.text)
             size += len(word.text)
@@ -221,33 +305,24 @@ class StreamingTranscriber:
             self._drop_silence()
             return None
         started = time.perf_counter()
-        segments, _ = self.engine.model.transcribe(
+        transcript = decode_buffer(
+            self.engine.model,
             self._audio,
-            language=self.options.language,
-            beam_size=self.options.beam_size,
-            word_timestamps=True,
-            initial_prompt=self._prompt(),
-            condition_on_previous_text=False,
-            vad_filter=False,
-            temperature=0.0,
+            BufferDecodeOptions(
+                language=self.options.language,
+                beam_size=self.options.beam_size,
+                prompt=self._prompt(before=self._offset),
+            ),
         )
         received = self.received
-        words = [
-            Word(
-                start=round(self._offset + w.start, 3),
-                end=round(min(self._offset + w.end, received), 3),
-                text=w.word,
-                probability=min(1.0, max(0.0, w.probability)),
-            )
-            for segment in segments
-            for w in (segment.words or [])
-            if self._offset + w.start < received
-        ]
+        words = [_shifted(word, self._offset, received) for word in transcript.words]
         elapsed = time.perf_counter() - started
         self.stats.decodes += 1
         self.stats.decode_seconds += elapsed
         degraded = self._adapt_step(elapsed)
         final, self._interim = self._agreement.insert(_monotonic(words))
+        final += self._agreement.commit_until(received - self.options.max_pending)
+        self._interim = list(self._agreement.previous)
         final += self._trim()
         return self._update(final, list(self._interim), round(received, 3), degraded)
 
@@ -304,6 +379,16 @@ class StreamingTranscriber:
         """A buffer of pure silence after committed words need not be decoded again."""
         if not self._interim:
             self._cut(max(self._offset, self.received - 1.0))
+
+
+def _shifted(word: Word, start: float, received: float) -> Word:
+    """A word timed from ``start`` (stream time) in stream time, ending by ``received``."""
+    return word.model_copy(
+        update={
+            "start": round(start + word.start, 3),
+            "end": round(min(start + word.end, received), 3),
+        }
+    )
 
 
 def _monotonic(words: list[Word]) -> list[Word]:
