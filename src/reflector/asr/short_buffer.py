@@ -2,9 +2,9 @@
 
 faster-whisper always pads its input to Whisper's 30-second window, so the encoder costs the
 same for a 1-second buffer as for a full window: about half a second of two CPU cores with
-tiny.en. Live transcription re-decodes buffers of 1 to 12 seconds several times a second, so
-here the encoder sees only the buffer plus a few seconds of silence (CTranslate2 accepts
-windows shorter than 3000 frames): 4 to 7 times cheaper for short buffers.
+tiny.en. Live transcription re-decodes buffers of 1 to 10 seconds twice a second, so here the
+encoder sees only the buffer plus a few seconds of silence (CTranslate2 accepts windows shorter
+than 3000 frames): a whole decode is 7 times cheaper for a 1-second buffer, 2.5 times for 8.
 
 Whisper was trained on padded 30-second windows, and with a short window it sometimes runs on
 past the audio and repeats what it heard. Three guards keep only what is in the buffer:
