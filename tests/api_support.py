@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from reflector.api.app import create_app
@@ -55,6 +56,16 @@ def server_settings(data_dir: Path, database_url: str | None, **overrides) -> Se
 def running_client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
         yield client
+
+
+@contextmanager
+def light_server(data_dir: Path) -> Iterator[TestClient]:
+    """The embedded server (SQLite, tiny.en) with summaries from the extractive writer, so a
+    finished stream is post-processed without loading a language model."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REFLECTOR_LLM_BACKEND", "extractive")
+        with running_client(server_settings(data_dir, None)) as client:
+            yield client
 
 
 def wait_for_status(

@@ -7,7 +7,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from reflector.audio import SAMPLE_RATE, decode_file
-from tests.api_support import running_client, server_settings, wait_for_status
+from tests.api_support import light_server, wait_for_status
 from tests.conftest import word_error_rate
 
 pytestmark = pytest.mark.slow
@@ -17,11 +17,8 @@ CHUNK = SAMPLE_RATE // 10  # 100 ms of audio per message
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REFLECTOR_LLM_BACKEND", "extractive")
-        settings = server_settings(tmp_path_factory.mktemp("live"), None)
-        with running_client(settings) as client:
-            yield client
+    with light_server(tmp_path_factory.mktemp("live")) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from reflector.llm.extractive import split_sentences
 from reflector.synthetic import meeting_scripts
 from reflector.synthetic.meetings import Meeting, MeetingPlan, generate_meeting
 from reflector.vad import SileroVad
-from tests.api_support import running_client, server_settings, wait_for_status
+from tests.api_support import light_server, wait_for_status
 
 # Measured with tiny.en live words on five generated two-speaker meetings of 90 s (this one
 # scores 0.94): word accuracy 0.94-0.99. The bound leaves room for another machine's decode
@@ -256,11 +256,8 @@ def test_one_voice_stays_one_speaker(tiny_engine, piper_clip, librivox_clips):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REFLECTOR_LLM_BACKEND", "extractive")
-        settings = server_settings(tmp_path_factory.mktemp("live-speakers"), None)
-        with running_client(settings) as client:
-            yield client
+    with light_server(tmp_path_factory.mktemp("live-speakers")) as client:
+        yield client
 
 
 @pytest.mark.slow

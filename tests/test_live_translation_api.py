@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reflector.audio import SAMPLE_RATE, decode_file
-from tests.api_support import running_client, server_settings, wait_for_status
+from tests.api_support import light_server, wait_for_status
 
 pytestmark = pytest.mark.slow
 
@@ -16,11 +16,8 @@ CHUNK_BYTES = SAMPLE_RATE // 10 * 2
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REFLECTOR_LLM_BACKEND", "extractive")
-        settings = server_settings(tmp_path_factory.mktemp("live-translation"), None)
-        with running_client(settings) as client:
-            yield client
+    with light_server(tmp_path_factory.mktemp("live-translation")) as client:
+        yield client
 
 
 def _events_until_ended(server, tid: str) -> list[dict]:

@@ -15,7 +15,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
-from tests.api_support import running_client, server_settings, wait_for_status
+from tests.api_support import light_server, wait_for_status
 from tests.conftest import word_error_rate
 
 pytestmark = pytest.mark.slow
@@ -32,11 +32,8 @@ def loopback_only():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REFLECTOR_LLM_BACKEND", "extractive")
-        settings = server_settings(tmp_path_factory.mktemp("webrtc"), None)
-        with running_client(settings) as client:
-            yield client
+    with light_server(tmp_path_factory.mktemp("webrtc")) as client:
+        yield client
 
 
 def _new(server) -> str:
@@ -203,14 +200,7 @@ def test_a_client_that_vanishes_keeps_its_audio(server, piper_clip):
 
 def test_a_client_that_goes_silent_is_noticed_and_its_audio_kept(server, piper_clip):
     tid = _new(server)
-
-    async def until_words() -> Client:
-        client = await _connect(server, tid, piper_clip.path)
-        await client.wait_for_final_words()
-        return client
-
-    loop = asyncio.new_event_loop()
-    client = loop.run_until_complete(until_words())
+    loop, client = _connected_until_words(server, tid, piper_clip.path)
     # The client's loop stops running, as in a crashed tab or a cable pulled: no more audio, no
     # close, and no answers to the server's ICE consent checks.
     started = time.monotonic()
@@ -239,31 +229,35 @@ def test_a_client_that_never_connects_frees_the_transcript(server, piper_clip):
     assert not done["has_audio"]
 
 
-def test_shutdown_closes_the_peer_and_keeps_the_audio(tmp_path, piper_clip, monkeypatch):
-    monkeypatch.setenv("REFLECTOR_LLM_BACKEND", "extractive")
-    settings = server_settings(tmp_path, None)
+def test_shutdown_closes_the_peer_and_keeps_the_audio(tmp_path, piper_clip):
     client_state: dict = {}
 
-    with running_client(settings) as server:
+    with light_server(tmp_path) as server:
         tid = _new(server)
-
-        async def until_words() -> Client:
-            client = await _connect(server, tid, piper_clip.path)
-            await client.wait_for_final_words()
-            return client
-
-        loop = asyncio.new_event_loop()
-        client = loop.run_until_complete(until_words())
+        loop, client = _connected_until_words(server, tid, piper_clip.path)
     # The server is gone: its side of the connection was closed, not left to time out.
     client_state["after"] = loop.run_until_complete(_state_after(client))
     loop.run_until_complete(client.close())
     loop.close()
     assert client_state["after"] in {"closed", "failed"}
 
-    with running_client(settings) as server:  # the job queued at shutdown runs on restart
+    with light_server(tmp_path) as server:  # the job queued at shutdown runs on restart
         done = wait_for_status(server, tid, {"ended", "error"})
         assert done["status"] == "ended" and done["has_audio"], done
         assert 1.0 <= done["duration"] < piper_clip.duration
+
+
+def _connected_until_words(server, tid: str, path) -> tuple[asyncio.AbstractEventLoop, Client]:
+    """A client on an event loop of its own, streaming until the server has sent final words.
+    The loop is then left stopped, like a frozen tab's, until the test runs it again."""
+
+    async def until_words() -> Client:
+        client = await _connect(server, tid, path)
+        await client.wait_for_final_words()
+        return client
+
+    loop = asyncio.new_event_loop()
+    return loop, loop.run_until_complete(until_words())
 
 
 async def _state_after(client: Client, timeout: float = 10.0) -> str:

@@ -23,23 +23,24 @@ second; file transcription keeps full windows.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from reflector.asr.whisper import (
+    COMPRESSION_RATIO_LIMIT,
+    LOGPROB_LIMIT,
+    NO_SPEECH_LIMIT,
+    SAMPLE_RATE,
+)
 from reflector.domain import Word
 
-SAMPLE_RATE = 16_000
 # Punctuation glued to the next or previous word, as faster-whisper does (with the full-width
 # forms of CJK text).
 PREPEND_PUNCTUATION = "\"'\u201c\u00bf([{-"
 APPEND_PUNCTUATION = "\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001"
-NO_SPEECH_LIMIT = 0.6
 NO_SPEECH_SURE = 0.9
 """Above this, no text however confident: on pure silence Whisper says " you" at -0.76."""
-LOGPROB_LIMIT = -1.0
-COMPRESSION_RATIO_LIMIT = 2.4
 TOKENS_PER_SECOND = 8
 """Generous bound on text and timestamp tokens per second of speech (people say 2 to 4 words)."""
 
@@ -157,8 +158,10 @@ def _is_silence(result) -> bool:
 
 
 def _is_repetition(text: str) -> bool:
-    data = text.encode()
-    return len(data) > 24 and len(data) / len(zlib.compress(data)) > COMPRESSION_RATIO_LIMIT
+    """Whisper's own gate: text that compresses too well is a loop (a few words never do)."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    return len(text) > 24 and get_compression_ratio(text) > COMPRESSION_RATIO_LIMIT
 
 
 def _without_loop(tokens: list[int], repeats: int = 3, longest: int = 10) -> list[int]:

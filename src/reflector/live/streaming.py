@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from reflector.asr import WhisperEngine
-from reflector.asr.short_buffer import BufferDecodeOptions, decode_buffer
+from reflector.asr.short_buffer import BufferDecodeOptions, BufferTranscript, decode_buffer
 from reflector.audio import SAMPLE_RATE
 from reflector.domain import Word
 from reflector.domain.segmentation import is_sentence_end
@@ -230,18 +230,8 @@ class StreamingTranscriber:
         self._last_look = self.received
         start = max(self._offset, self._onset - 0.1)
         first = round((start - self._offset) * SAMPLE_RATE)
-        started = time.perf_counter()
-        transcript = decode_buffer(
-            self.engine.model,
-            self._audio[first:],
-            BufferDecodeOptions(
-                language=self.options.language,
-                beam_size=self.options.beam_size,
-                prompt=self._prompt(before=start),
-            ),
-        )
+        transcript, _ = self._transcribe(self._audio[first:], context_before=start)
         self.stats.onset_looks += 1
-        self.stats.decode_seconds += time.perf_counter() - started
         received = self.received
         before = [w for w in self._interim if w.end <= start + 0.05]
         words = [_shifted(word, start, received) for word in transcript.words]
@@ -299,28 +289,36 @@ class StreamingTranscriber:
         text = "".join(reversed(parts)).strip()
         return text[-self.options.prompt_chars :] or None
 
+    def _transcribe(
+        self, audio: np.ndarray, context_before: float
+    ) -> tuple[BufferTranscript, float]:
+        """Whisper on ``audio`` in a short window, prompted with the text heard before
+        ``context_before``; also the seconds it took (counted in the stats)."""
+        started = time.perf_counter()
+        transcript = decode_buffer(
+            self.engine.model,
+            audio,
+            BufferDecodeOptions(
+                language=self.options.language,
+                beam_size=self.options.beam_size,
+                prompt=self._prompt(before=context_before),
+            ),
+        )
+        elapsed = time.perf_counter() - started
+        self.stats.decode_seconds += elapsed
+        return transcript, elapsed
+
     def _decode(self) -> LiveUpdate | None:
         self._since_decode = 0.0
         if not self._has_speech(self._offset):
             self._drop_silence()
             return None
-        started = time.perf_counter()
-        transcript = decode_buffer(
-            self.engine.model,
-            self._audio,
-            BufferDecodeOptions(
-                language=self.options.language,
-                beam_size=self.options.beam_size,
-                prompt=self._prompt(before=self._offset),
-            ),
-        )
+        transcript, elapsed = self._transcribe(self._audio, context_before=self._offset)
         received = self.received
         words = [_shifted(word, self._offset, received) for word in transcript.words]
-        elapsed = time.perf_counter() - started
         self.stats.decodes += 1
-        self.stats.decode_seconds += elapsed
         degraded = self._adapt_step(elapsed)
-        final, self._interim = self._agreement.insert(_monotonic(words))
+        final, _ = self._agreement.insert(_monotonic(words))
         final += self._agreement.commit_until(received - self.options.max_pending)
         self._interim = list(self._agreement.previous)
         final += self._trim()
