@@ -12,6 +12,7 @@ from reflector.domain import Word
 from reflector.live.agreement import LocalAgreement, word_key
 from reflector.live.harness import final_words, first_word_delays, stream_samples
 from reflector.live.streaming import LiveOptions, StreamingTranscriber
+from reflector.synthetic.meetings import VOICES, VoiceBank
 from reflector.vad import SileroVad, StreamingVad
 from tests.conftest import word_error_rate
 
@@ -161,6 +162,30 @@ def test_quick_updates_come_before_a_regular_decode(tiny_engine, piper_clip):
     assert all(len(stages) <= 2 for stages in stages_seen)
 
 
+@pytest.mark.slow
+def test_a_reply_after_a_tenth_of_a_second_gets_a_quick_look(tiny_engine):
+    # Two people taking turns: the reply starts 0.12 s after the question ends (trimmed voices).
+    bank = VoiceBank()
+    question = bank.speak(VOICES[0], "Can we ship the new release on Friday?")
+    reply = bank.speak(VOICES[1], "Absolutely, all the tests are green.")
+    silence = np.zeros(round(1.0 * SAMPLE_RATE), dtype=np.float32)
+    gap = np.zeros(round(0.12 * SAMPLE_RATE), dtype=np.float32)
+    audio = np.concatenate([silence, question, gap, reply, silence])
+    reply_start = (len(silence) + len(question) + len(gap)) / SAMPLE_RATE
+    # Regular decodes only every 2 s: a word of the reply shown soon must come from a quick look.
+    options = LiveOptions(step=2.0, max_step=2.0)
+    transcriber = StreamingTranscriber(tiny_engine, SileroVad(), options, speakers=None)
+    chunk = SAMPLE_RATE // 10
+    shown_at = None
+    for first in range(0, len(audio), chunk):
+        quick, *_ = transcriber.push_in_stages(audio[first : first + chunk])
+        if any(w.start >= reply_start - 0.1 for u in quick for w in u.interim):
+            shown_at = transcriber.received
+            break
+    assert shown_at is not None, "no quick look showed a word of the reply"
+    assert shown_at - reply_start <= 0.7
+
+
 def test_a_word_left_undecided_is_final_after_max_pending():
     agreement = LocalAgreement()
     agreement.insert(words("alpha bravo charlie"))  # times 0-0.35, 0.4-0.75, 0.8-1.15
@@ -176,6 +201,24 @@ def test_silence_is_not_decoded(tiny_engine):
     transcriber = StreamingTranscriber(tiny_engine, SileroVad(), LiveOptions())
     updates = stream_samples(transcriber, np.zeros(SAMPLE_RATE * 5, np.float32), speed=0)
     assert final_words(updates) == [] and transcriber.stats.decodes == 0
+
+
+@pytest.mark.slow
+def test_a_pause_after_final_words_is_not_decoded(tiny_engine):
+    question = VoiceBank().speak(VOICES[0], "Can we ship the new release on Friday?")
+    pause = np.zeros(SAMPLE_RATE * 4, dtype=np.float32)
+    transcriber = StreamingTranscriber(tiny_engine, SileroVad(), LiveOptions(), speakers=None)
+    chunk = SAMPLE_RATE // 10
+    audio = np.concatenate([question, pause])
+    decodes_at: dict[float, int] = {}
+    for first in range(0, len(audio), chunk):
+        transcriber.push(audio[first : first + chunk])
+        decodes_at[round(transcriber.received, 1)] = transcriber.stats.decodes
+    said = "".join(w.text for w in transcriber.committed)
+    assert word_error_rate("Can we ship the new release on Friday?", said) <= 0.25, said
+    # Once the pause has made every word final, the question is not decoded again and again.
+    after_endpoint = round(len(question) / SAMPLE_RATE + 1.0, 1)
+    assert decodes_at[round(len(audio) / SAMPLE_RATE, 1)] == decodes_at[after_endpoint]
 
 
 @pytest.mark.slow

@@ -53,11 +53,12 @@ class LiveOptions:
     """Seconds of audio after a word by which it is final even without two decodes agreeing."""
     endpoint_silence: float = 0.5
     """Silence after speech that makes the pending words final."""
-    onset_pause: float = 0.15
-    """Silence before speech that makes it the start of an utterance."""
+    onset_pause: float = 0.09
+    """Silence before speech that makes it the start of an utterance (three voice frames:
+    speakers taking turns often leave no more than a tenth of a second)."""
     onset_speech: float = 0.2
     """Seconds of an utterance's speech before its first quick look."""
-    onset_step: float = 0.15
+    onset_step: float = 0.1
     """Seconds between quick looks at a starting utterance until it shows a word."""
     onset_window: float = 1.5
     """Quick looks stop this long after the onset; the regular decodes have it by then."""
@@ -129,6 +130,8 @@ class StreamingTranscriber:
         self._onset: float | None = None
         """Stream time where an utterance began that no update has shown a word of yet."""
         self._last_look = 0.0
+        self._decoded_until = 0.0
+        """Stream time up to which the last regular decode heard the audio."""
         self.stats = LiveStats()
 
     @property
@@ -310,11 +313,15 @@ class StreamingTranscriber:
 
     def _decode(self) -> LiveUpdate | None:
         self._since_decode = 0.0
-        if not self._has_speech(self._offset):
+        # With every word final, the same audio decoded again gives nothing new: only speech
+        # that came after the last decode is worth a decode.
+        since = self._offset if self._interim else max(self._offset, self._decoded_until)
+        if not self._has_speech(since):
             self._drop_silence()
             return None
         transcript, elapsed = self._transcribe(self._audio, context_before=self._offset)
         received = self.received
+        self._decoded_until = received
         words = [_shifted(word, self._offset, received) for word in transcript.words]
         self.stats.decodes += 1
         degraded = self._adapt_step(elapsed)
@@ -374,9 +381,11 @@ class StreamingTranscriber:
         return []
 
     def _drop_silence(self) -> None:
-        """A buffer of pure silence after committed words need not be decoded again."""
+        """Nothing was said after the final words: decoding them again would only cost time,
+        often just as the next speaker starts, whose first words would wait for it. The last
+        second of silence is kept, as lead-in to what comes next."""
         if not self._interim:
-            self._cut(max(self._offset, self.received - 1.0))
+            self._cut(max(self._offset, self._agreement.committed_end, self.received - 1.0))
 
 
 def _shifted(word: Word, start: float, received: float) -> Word:
