@@ -63,6 +63,17 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
 
 
+def wait_for_live_models(url: str, timeout: float = 120.0) -> None:
+    """Stream only once the server has preloaded its live models, as a load balancer would."""
+    deadline = time.monotonic() + timeout
+    while (status := httpx.get(f"{url}/readyz").json()["live_models"]) == "loading":
+        if time.monotonic() > deadline:
+            raise SystemExit("the live models did not load in time")
+        time.sleep(0.2)
+    if status != "ready":
+        raise SystemExit(f"live models: {status}")
+
+
 async def stream_session(url: str, meeting: Meeting) -> dict:
     """One client streaming the meeting at real-time pace; returns its measurements."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -158,6 +169,7 @@ def main() -> None:
     runs = {}
     os.environ["REFLECTOR_LLM_BACKEND"] = "extractive"  # post-processing stays light
     with ThreadedServer(settings) as server:
+        wait_for_live_models(server.url)
         for count in (int(n) for n in args.sessions.split(",")):
             say(f"{count} concurrent session(s) at real-time pace")
 

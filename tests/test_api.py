@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -343,3 +344,30 @@ def test_health_readiness_metrics_and_openapi(server):
     assert 'reflector_http_request_seconds_count{method="GET",route="/healthz"' in metrics
     schema = server.get("/openapi.json").json()
     assert "/v1/transcripts/{transcript_id}/uploads/{upload_id}" in schema["paths"]
+
+
+def _live_models_after_start(client, timeout: float = 60.0) -> str:
+    """``live_models`` from /readyz once the preload has finished (or never started)."""
+    deadline = time.monotonic() + timeout
+    while (status := client.get("/readyz").json()["live_models"]) == "loading":
+        assert time.monotonic() < deadline, "the live models are still loading"
+        time.sleep(0.1)
+    return status
+
+
+@pytest.mark.slow
+def test_live_models_load_when_the_server_starts(tmp_path):
+    with running_client(server_settings(tmp_path, None)) as client:
+        assert _live_models_after_start(client) == "ready"
+    with running_client(server_settings(tmp_path, None, live_preload=False)) as client:
+        assert client.get("/readyz").json()["live_models"] == "off"
+
+
+def test_a_live_model_that_cannot_load_is_reported_and_the_server_still_serves(tmp_path):
+    settings = server_settings(tmp_path, None, live_model=str(tmp_path / "no-such-model"))
+    with running_client(settings) as client:
+        status = _live_models_after_start(client)
+        assert status.startswith("error: ") and "no-such-model" in status, status
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        assert client.post("/v1/transcripts", json={"name": "still works"}).status_code == 201

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
 
     live_model: str = "tiny.en"
     """Whisper model for live transcription (re-decoded every half second: the fastest)."""
+    live_preload: bool = True
+    """Load the live models (Whisper, voice detection, speaker embeddings) when the server
+    starts, so that the first live session's first words do not wait for them."""
     webrtc_ice_servers: list[str] = Field(default_factory=list)
     """STUN/TURN URLs for live WebRTC (JSON list, e.g. ``["stun:stun.example.org:3478"]``);
     none by default: localhost and LAN clients connect without, and nothing leaves the site."""

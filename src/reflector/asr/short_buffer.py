@@ -185,3 +185,9 @@ def _aligned_words(model, tokenizer, tokens: list[int], encoded, frames: int) ->
     alignment = model.find_alignment(tokenizer, [tokens], encoded, frames)[0]
     merge_punctuations(alignment, PREPEND_PUNCTUATION, APPEND_PUNCTUATION)
     return alignment
+
+
+def warm_up(model: object) -> None:
+    """Decode a second of silence once: a loaded model's first decode also pays one-off set-up
+    costs (about 0.1 s with tiny.en), better paid before anyone waits for words."""
+    decode_buffer(model, np.zeros(SAMPLE_RATE, dtype=np.float32), BufferDecodeOptions())

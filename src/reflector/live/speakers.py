@@ -47,6 +47,8 @@ BURST = 4.0
 but a quick exchange of short replies after a long phrase can have each reply checked (with
 2 instead of 4, word accuracy on generated 2-speaker meetings fell by 2-4 points)."""
 
+WARM_UP_RUNS = 2
+
 
 @dataclass(frozen=True)
 class SpeakerLabelOptions:
@@ -177,10 +179,15 @@ def load_speaker_embedder(weights: Path | None = None) -> Future[SpeakerEmbedder
     future: Future[SpeakerEmbedder] = Future()
 
     def load() -> None:
-        from reflector.diarization.campplus import SpeakerEmbedder
+        from reflector.diarization.campplus import FEATURE_BINS, SpeakerEmbedder
 
         try:
-            future.set_result(SpeakerEmbedder(weights, batch_size=1))
+            embedder = SpeakerEmbedder(weights, batch_size=1)
+            # TorchScript optimises the model during its first two runs (0.2-0.4 s each on
+            # 2 cores): run them now rather than in a session's decoding thread.
+            for _ in range(WARM_UP_RUNS):
+                embedder.embed([np.zeros((150, FEATURE_BINS), dtype=np.float32)])
+            future.set_result(embedder)
         except Exception as error:  # any failure: live transcription goes on without labels
             future.set_exception(error)
 

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from reflector.api.deps import State
+from reflector.api.routers.live import live_models_status
 
 router = APIRouter(tags=["health"])
 
@@ -41,8 +42,14 @@ async def readyz(state: State) -> JSONResponse:
         )
     )
     ready = all(value == "ok" for value in results.values())
+    # Live models do not gate readiness (everything else works without them): a load balancer
+    # that routes live streams can wait for "ready" here.
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": results},
+        {
+            "status": "ready" if ready else "not ready",
+            "checks": results,
+            "live_models": live_models_status(state),
+        },
         status_code=200 if ready else 503,
     )
 

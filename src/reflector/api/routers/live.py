@@ -40,11 +40,13 @@ from reflector.api.problems import Problem
 from reflector.api.routers.events import authenticate_websocket
 from reflector.api.state import AppState
 from reflector.asr import load_whisper, resolve_model
+from reflector.asr.short_buffer import warm_up
 from reflector.audio import SAMPLE_RATE, write_wav
 from reflector.db import repository
 from reflector.db.tables import TranscriptRow
 from reflector.jobs.submit import create_job
 from reflector.live.session import LiveSession, TimedLiveUpdate
+from reflector.live.speakers import load_speaker_embedder
 from reflector.live.streaming import LiveOptions, StreamingTranscriber
 from reflector.pipelines.publish import (
     publish_transcript_event,
@@ -59,10 +61,13 @@ SHUTDOWN_WAIT_SECONDS = 30.0
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: AppState = app.state.reflector
+    preload = _start_preload(state) if state.settings.live_preload else None
     yield
+    if preload is not None:
+        preload.cancel()
     # Before the app closes its database and job runner: end every WebRTC peer, then let the
     # sessions (WebRTC and WebSocket) keep their audio and queue its processing.
-    state: AppState = app.state.reflector
     await close_peers(state.extras)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SHUTDOWN_WAIT_SECONDS
@@ -96,6 +101,8 @@ REAL_TIME_FACTOR = Histogram(
 _UNSUPPORTED = 1003
 _POLICY_VIOLATION = 1008
 CONFIG_TIMEOUT = 10.0
+_warmed_models: set[int] = set()
+"""Live models (by id) that have had their first, slower decode."""
 
 
 class LiveConfig(BaseModel):
@@ -149,6 +156,44 @@ async def _claim(state: AppState, transcript_id: str, user_id: str) -> str | Non
         if result.rowcount != 1:
             return f"the transcript is {row.status}: only a new (idle) transcript takes a stream"
     return None
+
+
+async def _preload(state: AppState) -> None:
+    """Load what live sessions share, in the background while the server starts: otherwise the
+    first session loads it while its audio waits (a second or more on a CPU), and the speaker
+    model (seconds of CPU) loads beside its first decodes. ``/readyz`` tells how it went."""
+    speaker_model = load_speaker_embedder()  # loads in a thread of its own
+    await asyncio.to_thread(shared_vad)
+    engine = await _shared_engine(state)
+    if id(engine.model) not in _warmed_models:  # models are shared for the process's life
+        # The first decode of a loaded model also pays one-off set-up costs.
+        await asyncio.to_thread(warm_up, engine.model)
+        _warmed_models.add(id(engine.model))
+    # Waited for in a thread: cancelling this task must not cancel the shared loading.
+    await asyncio.to_thread(speaker_model.result)
+
+
+def _start_preload(state: AppState) -> asyncio.Task[None]:
+    task = asyncio.create_task(_preload(state))
+
+    def report(done: asyncio.Task[None]) -> None:
+        if not done.cancelled() and (error := done.exception()) is not None:
+            log.warning("live models not preloaded", error=str(error))
+
+    task.add_done_callback(report)
+    state.extras["live_preload"] = task
+    return task
+
+
+def live_models_status(state: AppState) -> str:
+    """``off`` (not preloaded), ``loading``, ``ready``, or ``error: <why>``."""
+    task = state.extras.get("live_preload")
+    if task is None or task.cancelled():
+        return "off"
+    if not task.done():
+        return "loading"
+    error = task.exception()
+    return "ready" if error is None else f"error: {error}"[:300]
 
 
 async def _shared_engine(state: AppState):
