@@ -381,11 +381,18 @@ class StreamingTranscriber:
         return []
 
     def _drop_silence(self) -> None:
-        """Nothing was said after the final words: decoding them again would only cost time,
-        often just as the next speaker starts, whose first words would wait for it. The last
-        second of silence is kept, as lead-in to what comes next."""
-        if not self._interim:
-            self._cut(max(self._offset, self._agreement.committed_end, self.received - 1.0))
+        """Nothing new was said since the last decode and no word is pending: decoding again
+        would only cost time, often just as the next speaker starts, whose first words would
+        wait for it. What is no longer needed is cut off."""
+        if self._interim:
+            return
+        if self._has_speech(self._offset):
+            # Speech the decoder made no words of (a cough, a word cut off): kept a while,
+            # since with what follows it may yet be heard as words.
+            keep = self.options.trim_after
+            self._cut(max(self._offset, self._agreement.committed_end, self.received - keep))
+        else:
+            self._cut(max(self._offset, self.received - 1.0))  # a second of lead-in
 
 
 def _shifted(word: Word, start: float, received: float) -> Word:
