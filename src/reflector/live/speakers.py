@@ -48,6 +48,7 @@ but a quick exchange of short replies after a long phrase can have each reply ch
 2 instead of 4, word accuracy on generated 2-speaker meetings fell by 2-4 points)."""
 
 WARM_UP_RUNS = 2
+"""Embeddings run when the model loads: TorchScript optimises itself during the first two."""
 
 
 @dataclass(frozen=True)
