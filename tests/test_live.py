@@ -162,12 +162,19 @@ def test_quick_updates_come_before_a_regular_decode(tiny_engine, piper_clip):
     assert all(len(stages) <= 2 for stages in stages_seen)
 
 
+QUESTION = "Can we ship the new release on Friday?"
+
+
+@pytest.fixture(scope="module")
+def question() -> np.ndarray:
+    """``QUESTION`` in a generated voice, trimmed to the voice."""
+    return VoiceBank().speak(VOICES[0], QUESTION)
+
+
 @pytest.mark.slow
-def test_a_reply_after_a_tenth_of_a_second_gets_a_quick_look(tiny_engine):
+def test_a_reply_after_a_tenth_of_a_second_gets_a_quick_look(tiny_engine, question):
     # Two people taking turns: the reply starts 0.12 s after the question ends (trimmed voices).
-    bank = VoiceBank()
-    question = bank.speak(VOICES[0], "Can we ship the new release on Friday?")
-    reply = bank.speak(VOICES[1], "Absolutely, all the tests are green.")
+    reply = VoiceBank().speak(VOICES[1], "Absolutely, all the tests are green.")
     silence = np.zeros(round(1.0 * SAMPLE_RATE), dtype=np.float32)
     gap = np.zeros(round(0.12 * SAMPLE_RATE), dtype=np.float32)
     audio = np.concatenate([silence, question, gap, reply, silence])
@@ -204,8 +211,7 @@ def test_silence_is_not_decoded(tiny_engine):
 
 
 @pytest.mark.slow
-def test_a_pause_after_final_words_is_not_decoded(tiny_engine):
-    question = VoiceBank().speak(VOICES[0], "Can we ship the new release on Friday?")
+def test_a_pause_after_final_words_is_not_decoded(tiny_engine, question):
     pause = np.zeros(SAMPLE_RATE * 4, dtype=np.float32)
     transcriber = StreamingTranscriber(tiny_engine, SileroVad(), LiveOptions(), speakers=None)
     chunk = SAMPLE_RATE // 10
@@ -215,7 +221,7 @@ def test_a_pause_after_final_words_is_not_decoded(tiny_engine):
         transcriber.push(audio[first : first + chunk])
         decodes_at[round(transcriber.received, 1)] = transcriber.stats.decodes
     said = "".join(w.text for w in transcriber.committed)
-    assert word_error_rate("Can we ship the new release on Friday?", said) <= 0.25, said
+    assert word_error_rate(QUESTION, said) <= 0.25, said
     # Once the pause has made every word final, the question is not decoded again and again.
     after_endpoint = round(len(question) / SAMPLE_RATE + 1.0, 1)
     assert decodes_at[round(len(audio) / SAMPLE_RATE, 1)] == decodes_at[after_endpoint]

@@ -20,6 +20,7 @@ Final words get a live speaker label (:mod:`reflector.live.speakers`) and feed t
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -281,8 +282,8 @@ class StreamingTranscriber:
         the decoded audio are left out, or Whisper tends to skip them in the audio."""
         parts: list[str] = []
         size = 0
-        # Newest first: only the tail is read.
-        for word in reversed(self._agreement.committed + self._interim):
+        # Newest first: only the tail is read (the committed words grow with the stream).
+        for word in itertools.chain(reversed(self._interim), reversed(self._agreement.committed)):
             if word.end > before + 0.01:
                 continue
             parts.append(word.text)
