@@ -51,14 +51,21 @@ class AsrStats:
     notes: list[str] = field(default_factory=list)
 
 
-_model_cache: dict[tuple[str, str, str, int], object] = {}
+_model_cache: dict[tuple[str, str, str, int, int], object] = {}
 _model_cache_lock = threading.Lock()
 
 
 def load_whisper(
-    location: ModelLocation, device: str = "cpu", compute_type: str = "auto", cpu_threads: int = 0
+    location: ModelLocation,
+    device: str = "cpu",
+    compute_type: str = "auto",
+    cpu_threads: int = 0,
+    replicas: int = 1,
 ) -> WhisperEngine:
-    """Load a model once per process and share it (CTranslate2 models are thread-safe)."""
+    """Load a model once per process and share it (CTranslate2 models are thread-safe).
+
+    ``replicas``: copies of the model that run at the same time for calls from different
+    threads (more take more memory); with one, such calls wait for each other."""
     from faster_whisper import WhisperModel
 
     if device == "auto":
@@ -69,7 +76,7 @@ def load_whisper(
         # int8 is the fastest exact-enough choice on CPUs; GPUs want half precision.
         compute_type = "int8" if device == "cpu" else "float16"
 
-    key = (str(location.path), device, compute_type, cpu_threads)
+    key = (str(location.path), device, compute_type, cpu_threads, replicas)
     with _model_cache_lock:
         model = _model_cache.get(key)
         if model is None:
@@ -78,6 +85,7 @@ def load_whisper(
                 device=device,
                 compute_type=compute_type,
                 cpu_threads=cpu_threads,
+                num_workers=replicas,
                 local_files_only=True,
             )
             _model_cache[key] = model

@@ -1,8 +1,11 @@
 """One live stream as an asyncio object: audio in, updates out, decoding off the event loop.
 
-Audio pieces go into a bounded queue; one worker thread at a time runs the streaming
-transcriber. When decoding falls behind, queued pieces are merged into one push (the transcriber
-then decodes less often) instead of the queue growing without bound, and the session says it is
+Audio pieces go into a bounded queue. The streaming transcriber's two lanes run in threads of
+their own: each piece goes through the quick lane (voice detection, a look at a starting
+utterance) while the slow lane (a regular decode with its speaker labels) may still be running
+on earlier audio, so the first words of a reply never wait for it. When decoding falls behind,
+queued pieces are merged into one push, taken with both lanes in turn (the transcriber then
+decodes less often), instead of the queue growing without bound, and the session says it is
 degraded. Every update carries latency measurements: when the audio holding a word arrived,
 and when the word was shown.
 """
@@ -13,7 +16,9 @@ import asyncio
 import bisect
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 
@@ -22,6 +27,16 @@ from reflector.live.streaming import LiveUpdate, StreamingTranscriber
 
 MAX_QUEUED_SECONDS = 2.0
 """Audio waiting for the decoder beyond this is merged into one piece."""
+
+_LIVE_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="live")
+"""Two threads per session at most: live work never waits for other work's threads (asyncio's
+default pool has only a handful on a small machine), nor other work for it."""
+
+T = TypeVar("T")
+
+
+async def _in_thread(function: Callable[..., T], *args: object) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_LIVE_THREADS, function, *args)
 
 
 @dataclass(frozen=True)
@@ -109,18 +124,35 @@ class LiveSession:
         return piece
 
     async def _run(self) -> None:
-        while True:
-            piece = await self._next_piece()
-            if piece is None:
-                updates = await asyncio.to_thread(self.transcriber.finish)
-                for update in updates:
+        slow_lane: asyncio.Task[None] | None = None
+        try:
+            while (piece := await self._next_piece()) is not None:
+                if self._behind:
+                    # Behind real time: the merged backlog is taken with both lanes in turn.
+                    await _finished(slow_lane)
+                    slow_lane = None
+                    stages = self.transcriber.push_in_stages(piece)
+                    while (stage := await _in_thread(next, stages, None)) is not None:
+                        for update in stage:
+                            await self._deliver(update)
+                    continue
+                for update in await _in_thread(self.transcriber.take, piece):
                     await self._deliver(update)
-                return
-            # Quick updates (first words, an endpoint) go out before a regular decode runs.
-            stages = self.transcriber.push_in_stages(piece)
-            while (stage := await asyncio.to_thread(next, stages, None)) is not None:
-                for update in stage:
-                    await self._deliver(update)
+                if (slow_lane is None or slow_lane.done()) and self.transcriber.advance_due:
+                    await _finished(slow_lane)  # a failure in it ends the session here
+                    slow_lane = asyncio.create_task(self._advance())
+            await _finished(slow_lane)
+            for update in await _in_thread(self.transcriber.finish):
+                await self._deliver(update)
+        finally:
+            if slow_lane is not None and not slow_lane.done():
+                slow_lane.cancel()
+
+    async def _advance(self) -> None:
+        """The slow lane: an endpoint or a regular decode, while the quick lane goes on."""
+        update = await _in_thread(self.transcriber.advance)
+        if update is not None:
+            await self._deliver(update)
 
     async def _deliver(self, update: LiveUpdate) -> None:
         now = time.monotonic()
@@ -138,3 +170,9 @@ class LiveSession:
         if self._behind and not update.degraded:
             update = replace(update, degraded=True)
         await self.on_update(TimedLiveUpdate(update, delays, first))
+
+
+async def _finished(task: asyncio.Task[None] | None) -> None:
+    """Wait for ``task`` (if any) and raise what it raised."""
+    if task is not None:
+        await task

@@ -109,9 +109,11 @@ class SpeakerStats:
 
 class _AudioTail:
     """The last ``keep`` seconds of a stream, addressed by stream time, with the voice
-    detector's verdict per frame when it is given."""
+    detector's verdict per frame when it is given. Audio may be appended in one thread while
+    another reads it."""
 
     def __init__(self, keep: float) -> None:
+        self._lock = threading.Lock()
         self._keep = round(keep * SAMPLE_RATE)
         self._chunks: deque[np.ndarray] = deque()
         self._first = 0
@@ -124,9 +126,14 @@ class _AudioTail:
 
     @property
     def end(self) -> float:
-        return (self._first + self._size) / SAMPLE_RATE
+        with self._lock:
+            return (self._first + self._size) / SAMPLE_RATE
 
     def append(self, samples: np.ndarray, speech: np.ndarray | None) -> None:
+        with self._lock:
+            self._append(samples, speech)
+
+    def _append(self, samples: np.ndarray, speech: np.ndarray | None) -> None:
         if speech is not None:
             self._flagged = True
             self._flags = np.concatenate([self._flags, np.asarray(speech, dtype=bool)])
@@ -146,6 +153,10 @@ class _AudioTail:
     def voiced(self, start: float, end: float) -> np.ndarray:
         """The samples of ``[start, end)`` in frames marked as speech (all of them when no
         marks are given; frames not judged yet count as speech)."""
+        with self._lock:
+            return self._voiced(start, end)
+
+    def _voiced(self, start: float, end: float) -> np.ndarray:
         first = max(round(start * SAMPLE_RATE), self._first)
         last = min(round(end * SAMPLE_RATE), self._first + self._size)
         if last <= first:

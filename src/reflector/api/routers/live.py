@@ -196,6 +196,11 @@ def live_models_status(state: AppState) -> str:
     return "ready" if error is None else f"error: {error}"[:300]
 
 
+LIVE_MODEL_REPLICAS = 2
+"""A session's quick look runs beside its regular decode (or another session's) instead of
+waiting for it."""
+
+
 async def _shared_engine(state: AppState):
     """One Whisper model per process for every live session."""
     model = state.settings.live_model
@@ -206,6 +211,7 @@ async def _shared_engine(state: AppState):
             state.settings.asr_device,
             state.settings.asr_compute_type,
             state.settings.asr_cpu_threads,
+            replicas=LIVE_MODEL_REPLICAS,
         )
 
     return await asyncio.to_thread(load)
