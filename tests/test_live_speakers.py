@@ -288,3 +288,29 @@ def test_the_server_sends_speakers_and_stores_live_topics(server, piper_clip):
     stored = [e["data"] for e in events if e["type"] == "TOPIC"]
     assert stored and stored[0]["live"] is True
     assert stored[0]["title"] == topics[0]["title"]
+
+
+def test_live_threads_run_voice_prints_on_one_thread_and_leave_the_others_alone():
+    import threading
+
+    import torch
+
+    from reflector.live.speakers import one_torch_thread_here
+
+    others = torch.get_num_threads()
+    seen: list[int] = []
+
+    def live_thread() -> None:
+        one_torch_thread_here()
+        seen.append(torch.get_num_threads())
+
+    worker = threading.Thread(target=live_thread)
+    worker.start()
+    worker.join()
+    assert seen == [1]
+    assert torch.get_num_threads() == others  # the calling thread keeps its own
+    fresh: list[int] = []
+    later = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+    later.start()
+    later.join()
+    assert fresh == [others]  # and so do threads started afterwards

@@ -23,14 +23,18 @@ from typing import TypeVar
 import numpy as np
 
 from reflector.audio import SAMPLE_RATE
+from reflector.live.speakers import one_torch_thread_here
 from reflector.live.streaming import LiveUpdate, StreamingTranscriber
 
 MAX_QUEUED_SECONDS = 2.0
 """Audio waiting for the decoder beyond this is merged into one piece."""
 
-_LIVE_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="live")
+_LIVE_THREADS = ThreadPoolExecutor(
+    max_workers=64, thread_name_prefix="live", initializer=one_torch_thread_here
+)
 """Two threads per session at most: live work never waits for other work's threads (asyncio's
-default pool has only a handful on a small machine), nor other work for it."""
+default pool has only a handful on a small machine), nor other work for it. Their voice prints
+run on one OpenMP thread each."""
 
 T = TypeVar("T")
 
