@@ -186,12 +186,16 @@ def one_torch_thread_here() -> None:
 
     A live voice print (3 s of audio) takes about 80 ms on one thread and 170 ms on two under
     the passive OpenMP wait policy: CAM++ is many small parallel steps, each of which wakes
-    sleeping threads. One thread also leaves the other core to the quick looks."""
-    import torch
-    from threadpoolctl import threadpool_limits
+    sleeping threads. One thread also leaves the other core to the quick looks. Only speed
+    is at stake: a failure is logged, and the thread goes on with the usual count."""
+    try:
+        import torch
+        from threadpoolctl import threadpool_limits
 
-    torch.get_num_threads()  # PyTorch sets a thread's count on its first use: have that done
-    threadpool_limits(1, user_api="openmp")
+        torch.get_num_threads()  # PyTorch sets a thread's count on its first use: have it done
+        threadpool_limits(1, user_api="openmp")
+    except Exception as error:  # e.g. an OpenMP runtime threadpoolctl does not know
+        log.warning("live_torch_threads_not_limited", reason=str(error))
 
 
 @lru_cache(maxsize=4)
