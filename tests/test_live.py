@@ -203,10 +203,10 @@ class HeldDecodes(StreamingTranscriber):
     held_thread: threading.Thread | None = None
     release: threading.Event = field(default_factory=threading.Event)
 
-    def _transcribe(self, audio, prompt, padding=3.0):
+    def _transcribe(self, audio, prompt, *padding):
         if threading.current_thread() is self.held_thread:
             assert self.release.wait(timeout=60)
-        return super()._transcribe(audio, prompt, padding)
+        return super()._transcribe(audio, prompt, *padding)
 
 
 @pytest.mark.slow

@@ -334,8 +334,8 @@ class StreamingTranscriber:
     ) -> LiveUpdate:
         """The update for newly final and interim words: speakers on them, topics closed.
 
-        Final words come only from :meth:`advance`, so a voice print (the slow part) is never
-        computed in the quick lane, nor while the lock is held."""
+        Final words come only from :meth:`advance` and :meth:`finish`, so a voice print (the
+        slow part) is never computed in the quick lane, nor while the lock is held."""
         topics: tuple[LiveTopic, ...] = ()
         if self.speakers is not None:
             final, interim = self.speakers.label(final, interim)
@@ -364,7 +364,10 @@ class StreamingTranscriber:
         return text[-self.options.prompt_chars :] or None
 
     def _transcribe(
-        self, audio: np.ndarray, prompt: str | None, padding: float = 3.0
+        self,
+        audio: np.ndarray,
+        prompt: str | None,
+        padding: float = BufferDecodeOptions.pad_seconds,
     ) -> tuple[BufferTranscript, float]:
         """Whisper on ``audio`` in a short window with ``padding`` seconds of silence after it,
         prompted with ``prompt``; also the seconds it took. Runs without the lock: the other
