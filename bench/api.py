@@ -36,13 +36,10 @@ import asyncio
 import itertools
 import json
 import os
-import platform
 import random
 import resource
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,15 +52,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import insert, text
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-
-from sqlalchemy import insert, text  # noqa: E402
-
-from reflector.db import repository  # noqa: E402
-from reflector.db.engine import make_engine, upgrade_database  # noqa: E402
-from reflector.db.tables import TranscriptRow, User  # noqa: E402
+from reflector.db import repository
+from reflector.db.engine import make_engine, upgrade_database
+from reflector.db.tables import TranscriptRow, User
+from reflector_testkit.machine import machine_report
+from reflector_testkit.servers import ServeProcess, running_server
 
 POSTGRES_ADMIN = os.environ.get("REFLECTOR_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 MIB = 1024 * 1024
@@ -210,98 +205,10 @@ def postgres_database() -> Iterator[str]:
 # --- the server --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def machine_report(load_before: float) -> dict:
-    """Cores, Python, and how busy the machine was before and after the run."""
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_1m_before": round(load_before, 2),
-        "load_average_1m_after": round(os.getloadavg()[0], 2),
-    }
-
-
-class Server:
-    """``reflector serve`` in its own process, so its RSS and CPU time are its own."""
-
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
-        self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "REFLECTOR_DATA_DIR": str(data_dir),
-            "REFLECTOR_AUTH_MODE": "single-user",
-            "REFLECTOR_LOG_LEVEL": "warning",
-        }
-        env.pop("REFLECTOR_DATABASE_URL", None)
-        if database_url:
-            env["REFLECTOR_DATABASE_URL"] = database_url
-        self._log = (data_dir / "server.log").open("wb")
-        command = "from reflector.cli.main import cli; cli()"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                command,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start; see {data_dir / 'server.log'}")
-            time.sleep(0.1)
-
-    def rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
-
-
-@contextmanager
-def running_server(data_dir: Path, database_url: str | None) -> Iterator[Server]:
-    server = Server(data_dir, database_url)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 class RssSampler:
     """The server's resident memory every ``interval`` seconds, in a thread."""
 
-    def __init__(self, server: Server, interval: float = 0.02) -> None:
+    def __init__(self, server: ServeProcess, interval: float = 0.02) -> None:
         self.server, self.interval = server, interval
         self.samples: list[int] = []
         self._stop = threading.Event()
@@ -347,7 +254,7 @@ def _own_cpu_seconds() -> float:
 
 
 async def _load(
-    server: Server,
+    server: ServeProcess,
     request_for: Callable[[int], tuple[str, dict]],
     total: int,
     clients: int,
@@ -451,7 +358,7 @@ def measure_database(
 # --- uploads -----------------------------------------------------------------------------------
 
 
-async def _upload(server: Server, size: int) -> dict:
+async def _upload(server: ServeProcess, size: int) -> dict:
     block = os.urandom(min(CHUNK, size))
     async with httpx.AsyncClient(base_url=server.base_url, timeout=600) as client:
         created = await client.post("/v1/transcripts", json={"name": f"upload {size}"})

@@ -6,7 +6,7 @@ Usage (from the repository root)::
 
 Meetings (generated once, cached in ``bench/out/diarization/``): 2, 3 and 4 speakers of 2-3
 minutes each and one 4-speaker meeting of ``--long-minutes`` (default 10), all with long and
-short turns, quick exchanges and overlaps (``reflector.synthetic.meetings``); plus the
+short turns, quick exchanges and overlaps (``reflector_testkit.meetings``); plus the
 four-person meeting composed from real PocketSphinx recordings when the test data is present.
 
 For each meeting, in the same process and on the same voice-detector regions:
@@ -52,8 +52,11 @@ def log(message: str) -> None:
     print(f"[{time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
+# Everything that may load an OpenMP runtime is imported late, after main() sets its policy.
+
+
 def meeting_plans(long_minutes: float, quick: bool):
-    from reflector.synthetic.meetings import MeetingPlan
+    from reflector_testkit.meetings import MeetingPlan
 
     if quick:
         return [MeetingPlan(num_speakers=n, duration=40, seed=n) for n in (2, 3, 4)]
@@ -74,7 +77,7 @@ def meeting_plans(long_minutes: float, quick: bool):
 
 
 def load_meetings(long_minutes: float, quick: bool):
-    from reflector.synthetic.meetings import (
+    from reflector_testkit.meetings import (
         VoiceBank,
         generate_meeting,
         pocketsphinx_voices_meeting,
@@ -103,16 +106,9 @@ def load_meetings(long_minutes: float, quick: bool):
 
 
 def der(meeting, turns, collar: float) -> float:
-    from pyannote.core import Annotation, Segment
-    from pyannote.metrics.diarization import DiarizationErrorRate
+    from reflector_testkit.scoring import diarization_error_rate
 
-    reference, hypothesis = Annotation(), Annotation()
-    for start, end, speaker in meeting.reference_segments():
-        reference[Segment(start, end)] = f"ref{speaker}"
-    for turn in turns:
-        hypothesis[Segment(turn.start, turn.end)] = f"hyp{turn.speaker}"
-    metric = DiarizationErrorRate(collar=2 * collar, skip_overlap=False)
-    return round(float(metric(reference, hypothesis, uem=Segment(0, meeting.duration))), 4)
+    return round(diarization_error_rate(meeting, turns, collar), 4)
 
 
 @dataclass

@@ -5,7 +5,7 @@ Usage (from the repository root)::
     .venv/bin/python bench/summaries.py [--minutes 60] [--seed 1]
         [--backends extractive,local,openai] [--model qwen2.5-coder-0.5b] [--threads 0]
 
-Generates a meeting with planted facts (``reflector.synthetic.meeting_scripts``: decisions with a
+Generates a meeting with planted facts (``reflector_testkit.meeting_scripts``: decisions with a
 date or number, next steps with owner and weekday deadline, names revealed by introductions and
 addresses), then summarises it with each backend, each run in this process after a warm-up load:
 
@@ -28,24 +28,18 @@ import json
 import os
 import platform
 import resource
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-
-from reflector.intelligence import (  # noqa: E402
+from reflector.intelligence import (
     ExtractiveWriter,
     LlmWriter,
     MeetingSummary,
     MeetingWriter,
     summarize_meeting,
 )
-from reflector.llm import (  # noqa: E402
+from reflector.llm import (
     DEFAULT_LLM,
     LlamaCppChat,
     LlamaCppOptions,
@@ -53,11 +47,14 @@ from reflector.llm import (  # noqa: E402
     OpenAiOptions,
     resolve_gguf,
 )
-from reflector.synthetic.meeting_scripts import (  # noqa: E402
+from reflector_testkit.llama import LlamaServer
+from reflector_testkit.meeting_scripts import (
     SyntheticMeeting,
     generate_meeting,
     score_meeting_summary,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 GOAL_SECONDS_PER_HOUR = 180.0
 BASELINE = "extractive"
@@ -65,47 +62,6 @@ BASELINE = "extractive"
 
 def log(message: str) -> None:
     print(f"[summaries] {message}", file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LlamaServer:
-    """``python -m llama_cpp.server`` on 127.0.0.1 for the openai backend."""
-
-    def __init__(self, model: Path, threads: int, context: int) -> None:
-        import httpx
-
-        self.port = _free_port()
-        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
-        command += ["--model_alias", "bundled", "--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--n_ctx", str(context), "--n_threads", str(threads)]
-        command += ["--n_threads_batch", str(threads)]
-        self.log = Path(tempfile.gettempdir()) / f"llama-server-{self.port}.log"
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError(f"llama_cpp.server did not start; see {self.log}")
-            time.sleep(0.3)
-
-    def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def _cpu_seconds() -> float:
@@ -181,7 +137,9 @@ def main() -> None:
             writer = LlmWriter(chat, backend="local")
         elif backend == "openai":
             assert model_path is not None
-            server = LlamaServer(model_path, threads, args.context)
+            server = LlamaServer(
+                model_path, threads, args.context, batch_threads=threads, start_timeout=120
+            )
             writer = LlmWriter(
                 OpenAiChat(OpenAiOptions(base_url=server.base_url, model="bundled", timeout=600)),
                 backend="openai",

@@ -43,14 +43,11 @@ import httpx
 import numpy as np
 import websockets
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from api import machine_report, running_server  # noqa: E402  (bench/api.py: the server as a subprocess)
-
-from reflector.audio import SAMPLE_RATE, resample, write_wav  # noqa: E402
-from reflector.synthetic.meetings import MeetingPlan, generate_meeting  # noqa: E402
-from reflector.tts import PiperTts  # noqa: E402
+from reflector.audio import SAMPLE_RATE, resample, write_wav
+from reflector.tts import PiperTts
+from reflector_testkit.machine import machine_report
+from reflector_testkit.meetings import MeetingPlan, generate_meeting
+from reflector_testkit.servers import running_server
 
 REFERENCE_RPS = 45.0
 """Requests per second reported by the voice-pipeline design this API is modelled on."""

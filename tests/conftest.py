@@ -3,63 +3,20 @@
 from __future__ import annotations
 
 import os
-import re
-import socket
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-import jiwer
-import numpy as np
 import pytest
 
-from reflector.audio import SAMPLE_RATE, resample, write_wav
-
-# The `seaweed` fixture: a real S3-compatible server for storage tests.
-pytest_plugins = ("tests.seaweed_support",)
+from reflector_testkit import speech
+from reflector_testkit.seaweed import SeaweedS3, SeaweedUnavailable, running_seaweed
+from reflector_testkit.speech import TEST_DATA, SpokenClip
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_DATA = Path(os.environ.get("REFLECTOR_TEST_DATA", REPO / ".cache" / "testdata"))
 
-PIPER_TEXT = (
-    "Good morning everyone, thanks for joining the weekly planning meeting. "
-    "First, the new billing service went live on Tuesday without any problems. "
-    "Second, we still need someone to review the security checklist before Friday. "
-    "Finally, please send me your travel plans for the conference in March."
-)
-
-
-# Whisper writes titles abbreviated; references spell them out.
-_SPOKEN_FORMS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
-
-
-@dataclass(frozen=True)
-class SpokenClip:
-    path: Path
-    text: str
-    duration: float
-
-
-def free_port() -> int:
-    """A local TCP port nothing listens on now: for a server a test starts, or to show how a
-    client copes with a server that is not there."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """WER after lower-casing and removing punctuation, as is usual for ASR scoring."""
-
-    def normalise(text: str) -> str:
-        text = text.lower().replace("-", " ")
-        text = re.sub(r"[^\w\s']", " ", text)
-        return " ".join(_SPOKEN_FORMS.get(word, word) for word in text.split())
-
-    return jiwer.wer(normalise(reference), normalise(hypothesis))
-
-
-def _silence(seconds: float) -> np.ndarray:
-    return np.zeros(round(seconds * SAMPLE_RATE), dtype=np.float32)
+# As `reflector` (the CLI entry) does: OpenMP threads of the models loaded in this process wait
+# passively instead of spinning against each other on shared cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
@@ -83,44 +40,24 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def piper_clip(piper, audio_dir) -> SpokenClip:
     """Four sentences by the Piper voice with a second of silence around them."""
-    speech = piper.synthesize(PIPER_TEXT, varied=False)  # the same clip on every run
-    samples = np.concatenate(
-        [_silence(1.0), resample(speech.samples, speech.sample_rate, SAMPLE_RATE), _silence(1.0)]
-    )
-    path = write_wav(samples, audio_dir / "piper_meeting.wav")
-    return SpokenClip(path, PIPER_TEXT, len(samples) / SAMPLE_RATE)
-
-
-SPANISH_TEXT = "Buenos días, amigos. Muchas gracias por venir a la reunión de hoy."
+    return speech.piper_clip(piper, audio_dir)
 
 
 @pytest.fixture(scope="session")
 def espeak_spanish_clip(audio_dir) -> Path:
     """Spanish speech by eSpeak NG, for translation."""
-    from reflector.tts import EspeakTts
-
-    speech = EspeakTts("es", words_per_minute=140).synthesize(SPANISH_TEXT)
-    samples = np.concatenate(
-        [_silence(0.5), resample(speech.samples, speech.sample_rate, SAMPLE_RATE), _silence(0.5)]
-    )
-    return write_wav(samples, audio_dir / "espeak_spanish.wav")
+    return speech.espeak_spanish_clip(audio_dir)
 
 
 @pytest.fixture(scope="session")
 def librivox_clips() -> list[SpokenClip]:
     """Real human read speech (LibriVox, in the PocketSphinx source) with reference text."""
     folder = TEST_DATA / "pocketsphinx" / "librivox"
-    wavs = sorted(folder.glob("*.wav"))
-    if not wavs:
+    clips = speech.librivox_clips(folder)
+    if not clips:
         pytest.fail(
             f"real-speech test data missing in {folder}: run `bash scripts/install.sh --dev`"
         )
-    clips = []
-    for wav in wavs:
-        text = wav.with_suffix(".txt").read_text().strip()
-        from reflector.audio import probe
-
-        clips.append(SpokenClip(wav, text, probe(wav).duration or 0.0))
     return clips
 
 
@@ -143,3 +80,14 @@ def vad():
     from reflector.vad import SileroVad
 
     return SileroVad()
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A real S3-compatible server (SeaweedFS) for storage tests; when the binary is missing
+    or the server does not start, the tests that need it fail with the reason."""
+    try:
+        with running_seaweed(tmp_path_factory.mktemp("seaweedfs")) as server:
+            yield server
+    except SeaweedUnavailable as exc:
+        pytest.fail(str(exc))

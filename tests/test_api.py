@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 
 from reflector.db import repository
-from tests.api_support import postgres_database, running_client, server_settings, wait_for_status
+from reflector_testkit.servers import (
+    postgres_database,
+    running_client,
+    server_settings,
+    wait_for_status,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -161,6 +166,18 @@ def test_events_are_replayed_in_order_over_the_websocket(server, processed):
         assert expected in types
     assert types.index("TRANSCRIPT") < types.index("SEGMENTS") < types.index("FINAL_TITLE")
     assert [e["data"]["value"] for e in events if e["type"] == "STATUS"][-1] == "ended"
+
+
+def test_stored_events_over_http_are_the_websocket_replay(server, processed):
+    stored = server.get(f"/v1/transcripts/{processed['id']}/events")
+    assert stored.status_code == 200, stored.text
+    events = stored.json()
+    assert {"type": "STATUS", "data": {"value": "ended"}} in [
+        {"type": e["type"], "data": e["data"]} for e in events
+    ]
+    with server.websocket_connect(f"/v1/transcripts/{processed['id']}/events") as socket:
+        assert [socket.receive_json() for _ in events] == events
+    _assert_problem(server.get("/v1/transcripts/nope/events"), 404, "not-found")
 
 
 def test_exports_in_every_format_and_a_zip(server, processed):

@@ -10,7 +10,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from reflector.db.tables import ActionItemRow
-from tests.api_support import postgres_database, running_client, server_settings
+from reflector_testkit.servers import postgres_database, running_client, server_settings
 
 PROBLEM = "application/problem+json"
 

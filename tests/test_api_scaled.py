@@ -10,8 +10,13 @@ import uuid
 
 import pytest
 
-from tests.api_support import postgres_database, running_client, server_settings, wait_for_status
-from tests.conftest import free_port
+from reflector_testkit.ports import free_port
+from reflector_testkit.servers import (
+    postgres_database,
+    running_client,
+    server_settings,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -31,7 +31,7 @@ from reflector.db.engine import make_engine, make_sessionmaker
 from reflector.db.tables import TranscriptRow
 from reflector.domain import MeetingSummary, Segment, Word
 from reflector.domain.summary import ActionItems, Decision, NextStep, Participant, Topic
-from tests.api_support import running_client, server_settings
+from reflector_testkit.servers import running_client, server_settings
 
 PROBLEM = "application/problem+json"
 SEEDED = 4

@@ -27,8 +27,8 @@ from reflector.blobs import (
     S3BlobStore,
     make_blob_store,
 )
-from tests.conftest import free_port
-from tests.seaweed_support import SeaweedS3
+from reflector_testkit.ports import free_port
+from reflector_testkit.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.anyio
 

@@ -35,7 +35,7 @@ from reflector.bus import (
     transcript_channel,
     user_channel,
 )
-from tests.conftest import free_port
+from reflector_testkit.ports import free_port
 
 pytestmark = pytest.mark.anyio
 

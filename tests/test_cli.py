@@ -18,7 +18,9 @@ from reflector.audio import SAMPLE_RATE, write_wav
 from reflector.cli.main import main
 from reflector.domain import Transcript
 from reflector.settings import get_settings
-from tests.conftest import REPO, free_port, word_error_rate
+from reflector_testkit.ports import free_port
+from reflector_testkit.scoring import word_error_rate
+from tests.conftest import REPO
 
 
 @pytest.fixture(autouse=True)

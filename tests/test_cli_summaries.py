@@ -14,7 +14,7 @@ import pytest
 
 from reflector.audio import write_wav
 from reflector.domain import Transcript
-from reflector.synthetic.meetings import VOICES, Clip, VoiceBank, compose_meeting
+from reflector_testkit.meetings import VOICES, Clip, VoiceBank, compose_meeting
 from tests.test_cli import isolated_settings, run
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from reflector.db.engine import alembic_config, make_engine, upgrade_database
 from reflector.db.tables import Base
-from tests.api_support import postgres_database
+from reflector_testkit.servers import postgres_database
 
 # The search index lives outside the ORM: an FTS5 table (SQLite) or a generated column (PG).
 _SEARCH_ONLY = ("transcripts_fts", "search_vector")

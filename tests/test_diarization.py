@@ -39,15 +39,16 @@ from reflector.diarization import (
 from reflector.diarization.clustering import cluster_embeddings
 from reflector.diarization.remote import RemoteDiarizer, turns_to_json
 from reflector.domain import Word, build_segments
-from reflector.synthetic.meetings import (
+from reflector.vad import SpeechRegion
+from reflector_testkit.meetings import (
     Meeting,
     MeetingPlan,
     VoiceBank,
     generate_meeting,
     pocketsphinx_voices_meeting,
 )
-from reflector.vad import SpeechRegion
-from tests.conftest import TEST_DATA
+from reflector_testkit.scoring import diarization_error_rate
+from reflector_testkit.speech import TEST_DATA
 
 # Goal of the issue for 3-4 speaker meetings; 2-speaker ones must do at least as well.
 DER_BOUND = 0.08
@@ -57,17 +58,7 @@ DER_BOUND_NO_COLLAR = 0.16
 
 
 def diarization_error(meeting: Meeting, result: DiarizationResult, collar: float) -> float:
-    from pyannote.core import Annotation, Segment
-    from pyannote.metrics.diarization import DiarizationErrorRate
-
-    reference, hypothesis = Annotation(), Annotation()
-    for start, end, speaker in meeting.reference_segments():
-        reference[Segment(start, end)] = f"ref{speaker}"
-    for turn in result.turns:
-        hypothesis[Segment(turn.start, turn.end)] = f"hyp{turn.speaker}"
-    uem = Segment(0, meeting.duration)
-    metric = DiarizationErrorRate(collar=2 * collar, skip_overlap=False)
-    return float(metric(reference, hypothesis, uem=uem))
+    return diarization_error_rate(meeting, result.turns, collar)
 
 
 def _word(start: float, end: float, text: str) -> Word:

@@ -1,6 +1,6 @@
 """Meeting intelligence without a model: names, topics, grounding, rules and extractive notes.
 
-Inputs are generated meetings with planted facts (``reflector.synthetic.meeting_scripts``) and a
+Inputs are generated meetings with planted facts (``reflector_testkit.meeting_scripts``) and a
 few hand-written transcripts for the cases a generator would not produce.
 """
 
@@ -29,7 +29,7 @@ from reflector.intelligence.segmentation import topic_count_bounds
 from reflector.intelligence.utterances import render_dialogue, utterances
 from reflector.intelligence.writers import title_problems
 from reflector.llm.extractive import keyphrases, select_sentences, split_sentences, textrank
-from reflector.synthetic.meeting_scripts import DISTRACTOR_NAMES, generate_meeting
+from reflector_testkit.meeting_scripts import DISTRACTOR_NAMES, generate_meeting
 
 
 def turns(*lines: tuple[int, str], gap: float = 0.5) -> Transcript:

@@ -27,7 +27,7 @@ import pytest
 from reflector.intelligence import LlmWriter, SummaryOptions, summarize_meeting
 from reflector.intelligence.writers import title_problems
 from reflector.llm import DEFAULT_LLM, LlamaCppChat, LlamaCppOptions, resolve_gguf
-from reflector.synthetic.meeting_scripts import generate_meeting, score_meeting_summary
+from reflector_testkit.meeting_scripts import generate_meeting, score_meeting_summary
 
 pytestmark = pytest.mark.slow
 

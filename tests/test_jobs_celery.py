@@ -30,8 +30,13 @@ from fastapi.testclient import TestClient
 from reflector.audio import SAMPLE_RATE, decode_file, write_wav
 from reflector.pipelines.stages import FILE_STAGES
 from reflector.settings import get_settings
-from tests.api_support import postgres_database, running_client, server_settings, wait_for_status
-from tests.conftest import word_error_rate
+from reflector_testkit.scoring import word_error_rate
+from reflector_testkit.servers import (
+    postgres_database,
+    running_client,
+    server_settings,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.slow
 

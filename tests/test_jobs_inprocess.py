@@ -9,7 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from reflector.db.tables import EventRow, JobRow, TranscriptRow, utcnow
-from tests.api_support import postgres_database, running_client, server_settings, wait_for_status
+from reflector_testkit.servers import (
+    postgres_database,
+    running_client,
+    server_settings,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.slow
 

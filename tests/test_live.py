@@ -14,9 +14,9 @@ from reflector.domain import Word
 from reflector.live.agreement import LocalAgreement, word_key
 from reflector.live.harness import final_words, first_word_delays, stream_samples
 from reflector.live.streaming import LiveOptions, StreamingTranscriber
-from reflector.synthetic.meetings import VOICES, VoiceBank
 from reflector.vad import SileroVad, StreamingVad
-from tests.conftest import word_error_rate
+from reflector_testkit.meetings import VOICES, VoiceBank
+from reflector_testkit.scoring import word_error_rate
 
 
 def words(text: str, start: float = 0.0, step: float = 0.4) -> list[Word]:

@@ -7,8 +7,8 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from reflector.audio import SAMPLE_RATE, decode_file
-from tests.api_support import light_server, wait_for_status
-from tests.conftest import word_error_rate
+from reflector_testkit.scoring import word_error_rate
+from reflector_testkit.servers import light_server, wait_for_status
 
 pytestmark = pytest.mark.slow
 

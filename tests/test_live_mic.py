@@ -24,7 +24,7 @@ from reflector.live.microphone import (
     open_microphone,
     parse_capture_list,
 )
-from tests.conftest import word_error_rate
+from reflector_testkit.scoring import word_error_rate
 
 ARECORD_LIST = """\
 **** List of CAPTURE Hardware Devices ****

@@ -25,10 +25,10 @@ from reflector.live.speakers import OnlineSpeakerLabeller, SpeakerLabelOptions
 from reflector.live.streaming import LiveOptions, StreamingTranscriber
 from reflector.live.topics import LiveTopic, LiveTopicOptions, LiveTopicTracker
 from reflector.llm.extractive import split_sentences
-from reflector.synthetic import meeting_scripts
-from reflector.synthetic.meetings import Meeting, MeetingPlan, generate_meeting
 from reflector.vad import SileroVad
-from tests.api_support import light_server, wait_for_status
+from reflector_testkit import meeting_scripts
+from reflector_testkit.meetings import Meeting, MeetingPlan, generate_meeting
+from reflector_testkit.servers import light_server, wait_for_status
 
 # Measured with tiny.en live words on five generated two-speaker meetings of 90 s (this one
 # scores 0.94): word accuracy 0.94-0.99. The bound leaves room for another machine's decode

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reflector.audio import SAMPLE_RATE, decode_file
-from tests.api_support import light_server, wait_for_status
+from reflector_testkit.servers import light_server, wait_for_status
 
 pytestmark = pytest.mark.slow
 

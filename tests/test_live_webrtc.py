@@ -15,8 +15,8 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
-from tests.api_support import light_server, wait_for_status
-from tests.conftest import word_error_rate
+from reflector_testkit.scoring import word_error_rate
+from reflector_testkit.servers import light_server, wait_for_status
 
 pytestmark = pytest.mark.slow
 

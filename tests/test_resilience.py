@@ -18,7 +18,7 @@ from reflector.resilience import (
     call_with_retries,
     call_with_retries_async,
 )
-from tests.conftest import free_port
+from reflector_testkit.ports import free_port
 
 FAST = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.02, timeout=2.0)
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import free_port
+from reflector_testkit.ports import free_port
 
 
 @pytest.fixture

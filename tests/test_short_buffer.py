@@ -7,7 +7,7 @@ import pytest
 
 from reflector.asr.short_buffer import BufferDecodeOptions, _without_loop, decode_buffer
 from reflector.audio import SAMPLE_RATE, decode_file
-from tests.conftest import word_error_rate
+from reflector_testkit.scoring import word_error_rate
 
 
 def test_a_loop_at_the_end_is_said_once():

@@ -33,7 +33,7 @@ from reflector.cache import (
 )
 from reflector.settings import Settings
 from reflector.tts import EspeakSynthesizer, SpeechRequest, open_speech_stream
-from tests.conftest import free_port
+from reflector_testkit.ports import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -43,7 +43,7 @@ from reflector.translation import (
 )
 from reflector.translation.apertium import find_modes, mode_stages
 from reflector.translation.llm import clean_answer
-from tests.conftest import free_port
+from reflector_testkit.ports import free_port
 
 FAST_RETRIES = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.02, timeout=3.0)
 

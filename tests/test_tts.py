@@ -57,7 +57,7 @@ from reflector.tts import (
     split_sentences,
 )
 from reflector.tts.text import split_lead
-from tests.conftest import free_port
+from reflector_testkit.ports import free_port
 
 ENGLISH = (
     "Good morning everyone, thanks for joining the weekly planning meeting. "

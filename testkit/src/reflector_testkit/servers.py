@@ -1,20 +1,24 @@
-"""Servers for API tests: the real app on SQLite or on the PostgreSQL at 127.0.0.1."""
+"""The API server for tests and benchmarks: the real app in process (on SQLite or on the
+PostgreSQL at 127.0.0.1), or ``reflector serve`` in a process of its own."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from reflector.api.app import create_app
 from reflector.settings import Settings
+from reflector_testkit.ports import free_port
 
 POSTGRES_ADMIN = os.environ.get("REFLECTOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
@@ -83,9 +87,81 @@ def wait_for_status(
 
 def openai_client(url: str):
     """The official OpenAI client pointed at a running server, with a new API key of its own."""
-    import httpx
     import openai
 
     key = httpx.post(f"{url}/v1/api-keys", json={"name": "openai client"}, timeout=30)
     key.raise_for_status()
     return openai.OpenAI(base_url=f"{url}/v1", api_key=key.json()["key"], max_retries=0)
+
+
+class ServeProcess:
+    """``reflector serve`` in its own process, so its RSS and CPU time are its own."""
+
+    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "REFLECTOR_DATA_DIR": str(data_dir),
+            "REFLECTOR_AUTH_MODE": "single-user",
+            "REFLECTOR_LOG_LEVEL": "warning",
+        }
+        env.pop("REFLECTOR_DATABASE_URL", None)
+        if database_url:
+            env["REFLECTOR_DATABASE_URL"] = database_url
+        self._log = (data_dir / "server.log").open("wb")
+        command = "from reflector.cli.main import cli; cli()"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                command,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start; see {data_dir / 'server.log'}")
+            time.sleep(0.1)
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@contextmanager
+def running_server(data_dir: Path, database_url: str | None) -> Iterator[ServeProcess]:
+    """``reflector serve`` on a free port with its data in ``data_dir``, stopped on exit."""
+    server = ServeProcess(data_dir, database_url)
+    try:
+        yield server
+    finally:
+        server.stop()

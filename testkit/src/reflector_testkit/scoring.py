@@ -1,0 +1,56 @@
+"""Scores of recognised speech against known truth: word and diarization error rates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Protocol
+
+import jiwer
+
+from reflector_testkit.meetings import Meeting
+
+# Whisper writes titles abbreviated; references spell them out.
+_SPOKEN_FORMS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """WER after lower-casing and removing punctuation, as is usual for ASR scoring."""
+
+    def normalise(text: str) -> str:
+        text = text.lower().replace("-", " ")
+        text = re.sub(r"[^\w\s']", " ", text)
+        return " ".join(_SPOKEN_FORMS.get(word, word) for word in text.split())
+
+    return jiwer.wer(normalise(reference), normalise(hypothesis))
+
+
+class SpeakerTurn(Protocol):
+    """A hypothesised turn: any object with a start, an end and a speaker."""
+
+    @property
+    def start(self) -> float: ...
+
+    @property
+    def end(self) -> float: ...
+
+    @property
+    def speaker(self) -> int: ...
+
+
+def diarization_error_rate(meeting: Meeting, turns: Iterable[SpeakerTurn], collar: float) -> float:
+    """DER of ``turns`` against the meeting's reference, overlapped speech included.
+
+    ``collar`` forgives that many seconds either side of each reference boundary (the NIST
+    convention); pyannote's collar is the total width, hence twice this value.
+    """
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    reference, hypothesis = Annotation(), Annotation()
+    for start, end, speaker in meeting.reference_segments():
+        reference[Segment(start, end)] = f"ref{speaker}"
+    for turn in turns:
+        hypothesis[Segment(turn.start, turn.end)] = f"hyp{turn.speaker}"
+    metric = DiarizationErrorRate(collar=2 * collar, skip_overlap=False)
+    return float(metric(reference, hypothesis, uem=Segment(0, meeting.duration)))
