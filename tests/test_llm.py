@@ -11,12 +11,9 @@ import hashlib
 import json
 import os
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import BaseModel, Field
 
@@ -25,9 +22,10 @@ from reflector.llm import (
     BUNDLED_LLMS,
     DEFAULT_LLM,
     ChatMessage,
+    ChatOptions,
     LlamaCppChat,
     LlamaCppOptions,
-    LlmSettings,
+    LlmConfig,
     LlmUnavailable,
     OpenAiChat,
     OpenAiOptions,
@@ -42,8 +40,9 @@ from reflector.llm import (
 from reflector.llm.gguf import GgufError
 from reflector.llm.registry import BundledGguf, join_verified
 from reflector.llm.structured import StructuredStats
-from reflector.synthetic.meeting_scripts import generate_meeting, score_meeting_summary
-from tests.conftest import free_port
+from reflector_testkit.llama import LlamaServer, LlamaServerError
+from reflector_testkit.meeting_scripts import generate_meeting, score_meeting_summary
+from reflector_testkit.ports import free_port
 
 # --- a GGUF header written here, byte by byte ---------------------------------------------------
 
@@ -172,7 +171,7 @@ def test_schema_sent_to_backends_has_no_references():
 
 
 def test_extractive_backend_needs_no_model(tmp_path):
-    assert load_chat_model(LlmSettings(backend="extractive"), tmp_path) is None
+    assert load_chat_model(LlmConfig(backend="extractive"), tmp_path) is None
 
 
 # --- the bundled model -------------------------------------------------------------------------
@@ -247,33 +246,15 @@ def test_rejected_answers_are_retried_with_the_reason(local_chat):
 @pytest.fixture(scope="session")
 def llama_server(gguf_path, tmp_path_factory):
     """``python -m llama_cpp.server`` on 127.0.0.1 serving the bundled GGUF."""
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path)]
-    command += ["--model_alias", "bundled", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 1)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield base_url
+        server = LlamaServer(gguf_path, os.cpu_count() or 1, 4096, log=log)
+    except LlamaServerError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server.base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.close()
 
 
 @pytest.mark.slow
@@ -284,14 +265,14 @@ def test_openai_backend_gets_structured_answers_from_a_real_server(llama_server)
     assert verdict.city.lower().startswith("madrid")
     # llama.cpp's server knows `json_object` + schema, not `json_schema`: the backend switched.
     assert chat._schema_mode == "json_object"
-    plain = chat.chat([ChatMessage("user", "Say hello.")], max_tokens=8)
+    plain = chat.chat([ChatMessage("user", "Say hello.")], ChatOptions(max_tokens=8))
     assert plain.text and plain.completion_tokens <= 8 and plain.finish_reason in {"stop", "length"}
 
 
 @pytest.mark.slow
 def test_openai_backend_summarises_a_meeting(llama_server):
     meeting = generate_meeting(11, minutes=2.5, speakers=3, subjects=1)
-    settings = LlmSettings(backend="openai", openai_base_url=llama_server, openai_model="bundled")
+    settings = LlmConfig(backend="openai", openai_base_url=llama_server, openai_model="bundled")
     chat = load_chat_model(settings, Path("."))
     summary = summarize_meeting(meeting.transcript, LlmWriter(chat, backend="openai"))
     assert summary.backend == "openai:bundled"
@@ -315,3 +296,19 @@ def test_openai_backend_reports_a_dead_server_quickly():
     meeting = generate_meeting(2, minutes=3, speakers=2)
     summary = summarize_meeting(meeting.transcript, LlmWriter(chat, backend="openai"))
     assert summary.topics and any("unavailable" in note for note in summary.notes)
+
+
+def test_settings_give_the_engine_its_own_defaults(monkeypatch):
+    from dataclasses import fields
+
+    from reflector.settings import Settings
+
+    for name in [n for n in os.environ if n.upper().startswith("REFLECTOR_LLM_")]:
+        monkeypatch.delenv(name)
+    assert Settings(_env_file=None).llm == LlmConfig()
+    assert {f"llm_{field.name}" for field in fields(LlmConfig)} <= set(Settings.model_fields)
+    monkeypatch.setenv("REFLECTOR_LLM_BACKEND", "openai")
+    monkeypatch.setenv("REFLECTOR_LLM_OPENAI_API_KEY", "secret")
+    config = Settings(_env_file=None).llm
+    assert (config.backend, config.openai_api_key) == ("openai", "secret")
+    assert "secret" not in repr(config)

@@ -27,6 +27,8 @@ from typing import TypeVar
 import httpx
 import tenacity
 
+from reflector.errors import UnavailableError
+
 T = TypeVar("T")
 
 
@@ -36,7 +38,7 @@ class CircuitState(enum.StrEnum):
     HALF_OPEN = "half_open"
 
 
-class CircuitOpenError(RuntimeError):
+class CircuitOpenError(UnavailableError, RuntimeError):
     """The remote backend failed repeatedly; it is not called until its breaker half-opens."""
 
 

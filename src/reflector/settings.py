@@ -1,17 +1,25 @@
 """Settings read from ``REFLECTOR_*`` environment variables (and a ``.env`` file).
 
-Every setting has a default that works offline on a CPU.
+Every setting has a default that works offline on a CPU. Entry points (the CLI, the server, a
+worker) read them once with :func:`get_settings` and pass them on; engines get the parts they
+need as their own config objects (:meth:`Settings.asr_options`, :attr:`Settings.llm`) and never
+read the environment themselves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from reflector.asr.config import AsrConfig
+    from reflector.llm.config import LlmConfig
 
 
 def _default_data_dir() -> Path:
@@ -36,6 +44,29 @@ class Settings(BaseSettings):
     asr_batch_size: int = Field(default=4, ge=1, le=64)
     """Windows decoded together; 4 is as fast as 8 on a CPU and needs half the memory."""
     asr_beam_size: int = Field(default=5, ge=1, le=10)
+
+    # --- summaries (REFLECTOR_LLM_*) -------------------------------------------------------
+    llm_backend: Literal["local", "openai", "extractive"] = "local"
+    """``local`` (bundled GGUF via llama.cpp), ``openai`` (any compatible server) or
+    ``extractive`` (no model)."""
+    llm_model: str = "qwen2.5-coder-0.5b"
+    """Bundled model name or a path to a ``.gguf`` file (local backend)."""
+    llm_context_tokens: int = Field(default=4096, ge=512, le=131072)
+    llm_threads: int = Field(default=0, ge=0)
+    """CPU threads for the local backend; 0 uses every core."""
+    llm_openai_base_url: str = "http://127.0.0.1:8000/v1"
+    llm_openai_model: str = "default"
+    llm_openai_api_key: SecretStr | None = None
+    llm_openai_timeout: float = Field(default=120.0, gt=0)
+    llm_openai_context_tokens: int = Field(default=8192, ge=512)
+    llm_condense: bool = True
+    """Let the model read a fact-preserving excerpt of each topic instead of all of it: on a
+    CPU reading dominates. Turn off for a remote GPU backend with a large context."""
+    llm_attempts: int = Field(default=2, ge=1, le=5)
+    """Tries per answer; later tries see why the previous answer was rejected."""
+    llm_summary_language: str | None = None
+    """ISO code of the summaries' language; unset: the transcript's language."""
+    llm_name_threshold: float = Field(default=0.6, ge=0, le=1)
 
     diarization_backend: Literal["local", "remote", "off"] = "local"
     """``local`` (CAM++ on this machine), ``remote`` (an HTTP server) or ``off``."""
@@ -89,6 +120,12 @@ class Settings(BaseSettings):
     translation_routes: dict[str, str] = Field(default_factory=dict)
     """A backend for particular pairs, over ``translation_backend``: JSON such as
     ``{"en-pt": "llm", "fr-es": "remote"}``."""
+    apertium_datadir: Path = Field(
+        default=Path("/usr/share/apertium"),
+        validation_alias=AliasChoices("APERTIUM_DATADIR", "apertium_datadir"),
+    )
+    """Where Apertium's language data lives (``modes/`` inside it); read from
+    ``APERTIUM_DATADIR``, Apertium's own name for it."""
 
     # --- the server -----------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -140,6 +177,31 @@ class Settings(BaseSettings):
     """Consecutive failed calls after which a remote backend is skipped (circuit open)."""
     breaker_reset_seconds: float = Field(default=30.0, gt=0, le=86400)
     """How long an open circuit waits before one probe call tries the remote backend again."""
+
+    def asr_options(self, model: str | None = None) -> AsrConfig:
+        """How this installation runs Whisper, for ``model`` (default ``asr_model``)."""
+        from reflector.asr.config import AsrConfig  # loads numpy: not for every CLI use
+
+        config = AsrConfig(**self._without_prefix("asr_", AsrConfig))
+        return dataclasses.replace(config, model=model) if model else config
+
+    @property
+    def llm(self) -> LlmConfig:
+        """The ``REFLECTOR_LLM_*`` settings as the LLM engine takes them."""
+        from reflector.llm.config import LlmConfig  # loads numpy and httpx: not for every CLI use
+
+        values = self._without_prefix("llm_", LlmConfig)
+        key = self.llm_openai_api_key
+        values["openai_api_key"] = key.get_secret_value() if key else None
+        return LlmConfig(**values)
+
+    def _without_prefix(self, prefix: str, config: type) -> dict[str, Any]:
+        """The value of the setting ``<prefix><field>`` for each field of the dataclass
+        ``config``: an engine's config names its fields as the settings do, less the prefix, so
+        a field added to the config is read from its setting without another line here."""
+        return {
+            field.name: getattr(self, prefix + field.name) for field in dataclasses.fields(config)
+        }
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'reflector.db'}"

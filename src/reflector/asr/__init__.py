@@ -1,5 +1,6 @@
 """Speech recognition engine: faster-whisper (CTranslate2) over VAD-packed windows."""
 
+from reflector.asr.config import AsrConfig
 from reflector.asr.registry import (
     BUNDLED_MODELS,
     ModelError,
@@ -8,11 +9,12 @@ from reflector.asr.registry import (
     bundled_model_status,
     resolve_model,
 )
-from reflector.asr.whisper import AsrOptions, WhisperEngine, load_whisper
+from reflector.asr.whisper import AsrOptions, WhisperEngine, load_whisper, load_whisper_for
 from reflector.asr.windows import Window, pack_windows
 
 __all__ = [
     "BUNDLED_MODELS",
+    "AsrConfig",
     "AsrOptions",
     "ModelError",
     "ModelLocation",
@@ -21,6 +23,7 @@ __all__ = [
     "Window",
     "bundled_model_status",
     "load_whisper",
+    "load_whisper_for",
     "pack_windows",
     "resolve_model",
 ]

@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 import structlog
 
+from reflector.asr.config import AsrConfig
 from reflector.asr.registry import ModelLocation
 from reflector.asr.windows import Window
 from reflector.domain import Word
@@ -90,6 +91,13 @@ def load_whisper(
             )
             _model_cache[key] = model
     return WhisperEngine(model, location)
+
+
+def load_whisper_for(
+    config: AsrConfig, location: ModelLocation, replicas: int = 1
+) -> WhisperEngine:
+    """:func:`load_whisper` on the device, compute type and threads ``config`` names."""
+    return load_whisper(location, config.device, config.compute_type, config.cpu_threads, replicas)
 
 
 class WhisperEngine:

@@ -15,12 +15,16 @@ from pathlib import Path
 import av
 import numpy as np
 
+from reflector.errors import BadInputError
+
 SAMPLE_RATE = 16_000
 _CHUNK_SAMPLES = SAMPLE_RATE * 30
 
 
-class AudioError(Exception):
+class AudioError(BadInputError):
     """An input that cannot be turned into audio; the message is meant for people."""
+
+    problem_type = "unreadable-audio"
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,15 @@ from typing import Literal, get_args
 import av
 import numpy as np
 
+from reflector.errors import BadInputError
+
 AudioFormat = Literal["mp3", "opus", "ogg", "aac", "flac", "wav", "pcm"]
 AUDIO_FORMATS: tuple[str, ...] = get_args(AudioFormat)
 
 
-class AudioFormatError(ValueError):
-    """An audio format this module does not write; the message lists the ones it does."""
+class AudioFormatError(BadInputError, ValueError):
+    """Audio in a format that cannot be used: one this module does not write (the message lists
+    the ones it does), or bytes that are not the format they were announced as."""
 
 
 @dataclass(frozen=True)

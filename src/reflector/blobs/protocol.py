@@ -13,20 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from reflector.errors import BadInputError, NotFoundError, ReflectorError
 
-class BlobError(Exception):
+
+class BlobError(ReflectorError):
     """A store that cannot be reached or refused an operation; the message is for people."""
 
 
-class BlobNotFound(BlobError):
+class BlobNotFound(BlobError, NotFoundError):
     """No blob under that key."""
 
 
-class BlobRangeError(BlobError):
+class BlobRangeError(BlobError, BadInputError):
     """A byte range that starts at or past the end of the blob (HTTP 416).
 
     ``size`` is the blob's length, so an HTTP layer can answer ``Content-Range: bytes */size``.
     """
+
+    status = 416
+    problem_type = "range-not-satisfiable"
 
     def __init__(self, key: str, start: int, size: int) -> None:
         super().__init__(

@@ -13,10 +13,12 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from reflector.errors import UnavailableError
+
 Message = dict[str, Any]
 
 
-class BusError(Exception):
+class BusError(UnavailableError):
     """The bus cannot be reached; the message is for people."""
 
 

@@ -73,7 +73,7 @@ def async_speech_cache_from_settings(
     settings: Settings, prefix: str = DEFAULT_CACHE_PREFIX
 ) -> AsyncSpeechCache:
     """The async cache ``REFLECTOR_TTS_CACHE_*`` describe (the server)."""
-    _check_backend(settings.tts_cache_backend)
-    if settings.tts_cache_backend == "redis":
-        return AsyncRedisSpeechCache(settings.redis_url, prefix, settings.tts_cache_ttl_seconds)
-    return AsyncCacheAdapter(speech_cache_from_settings(settings, prefix))
+    if settings.tts_cache_backend != "redis":
+        # The blocking cache behind an adapter; it also refuses an unknown backend name.
+        return AsyncCacheAdapter(speech_cache_from_settings(settings, prefix))
+    return AsyncRedisSpeechCache(settings.redis_url, prefix, settings.tts_cache_ttl_seconds)

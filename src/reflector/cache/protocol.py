@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from reflector.errors import UnavailableError
 
-class CacheError(RuntimeError):
+
+class CacheError(UnavailableError, RuntimeError):
     """The cache store cannot be reached (only :meth:`check` raises it; reads and writes treat
     an unreachable store as a miss, so speech keeps working without its cache)."""
 

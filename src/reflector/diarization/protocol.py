@@ -1,8 +1,6 @@
-"""The small surface every diarization backend offers."""
+"""The small surface every diarization backend offers, and the input handling they share."""
 
 from __future__ import annotations
-
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -10,12 +8,13 @@ from reflector.diarization.types import DiarizationOptions, DiarizationResult
 from reflector.vad import SpeechRegion
 
 
-@runtime_checkable
-class Diarizer(Protocol):
-    """Finds who spoke when in 16 kHz mono float32 audio.
+class Diarizer:
+    """Finds who spoke when in 16 kHz mono float32 audio; every backend derives from this.
 
     ``speech`` are the voice-detector regions of the same audio (seconds); backends that run
     their own detection may ignore them. Empty audio or no speech gives an empty result.
+    :meth:`diarize` brings the samples to one flat float32 array and fills in default options,
+    then calls the backend's :meth:`_diarize`.
     """
 
     def diarize(
@@ -23,4 +22,11 @@ class Diarizer(Protocol):
         samples: np.ndarray,
         speech: list[SpeechRegion],
         options: DiarizationOptions | None = None,
-    ) -> DiarizationResult: ...
+    ) -> DiarizationResult:
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        return self._diarize(samples, speech, options or DiarizationOptions())
+
+    def _diarize(
+        self, samples: np.ndarray, speech: list[SpeechRegion], options: DiarizationOptions
+    ) -> DiarizationResult:
+        raise NotImplementedError

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from reflector.diarization.protocol import Diarizer
 from reflector.diarization.types import (
     DiarizationError,
     DiarizationOptions,
@@ -85,7 +86,7 @@ def turns_from_json(payload: Any) -> list[SpeakerTurn]:
     return turns
 
 
-class RemoteDiarizer:
+class RemoteDiarizer(Diarizer):
     """Sends the audio to a diarization server speaking the contract above."""
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 600.0) -> None:
@@ -107,14 +108,9 @@ class RemoteDiarizer:
         separator = "&" if urllib.parse.urlparse(self.url).query else "?"
         return f"{self.url}{separator}{urllib.parse.urlencode(hints)}"
 
-    def diarize(
-        self,
-        samples: np.ndarray,
-        speech: list[SpeechRegion],
-        options: DiarizationOptions | None = None,
+    def _diarize(
+        self, samples: np.ndarray, speech: list[SpeechRegion], options: DiarizationOptions
     ) -> DiarizationResult:
-        options = options or DiarizationOptions()
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         if len(samples) == 0 or not speech:
             return DiarizationResult()
         headers = {"Content-Type": "audio/wav", "Accept": "application/json"}

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from reflector.errors import UnavailableError
 
-class DiarizationError(RuntimeError):
+
+class DiarizationError(UnavailableError, RuntimeError):
     """Diarization could not run (model missing, remote server failing); says why for people."""
 
 

@@ -1,14 +1,6 @@
 """Meeting intelligence: topics, title, summaries, action items and participant names."""
 
-from reflector.domain.summary import (
-    ActionItems,
-    Decision,
-    MeetingSummary,
-    NextStep,
-    Participant,
-    SummaryUsage,
-    Topic,
-)
+from reflector.domain.summary import MeetingSummary
 from reflector.intelligence.grounding import GroundingSource, ungrounded_claims
 from reflector.intelligence.participants import (
     DEFAULT_NAME_THRESHOLD,
@@ -31,18 +23,12 @@ from reflector.intelligence.writers import (
 
 __all__ = [
     "DEFAULT_NAME_THRESHOLD",
-    "ActionItems",
-    "Decision",
     "ExtractiveWriter",
     "GroundingSource",
     "LlmWriter",
     "MeetingSummary",
     "MeetingWriter",
-    "NextStep",
-    "Participant",
     "SummaryOptions",
-    "SummaryUsage",
-    "Topic",
     "apply_participant_names",
     "detect_participants",
     "load_writer",

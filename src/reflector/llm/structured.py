@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from reflector.llm.protocol import ChatMessage, ChatModel, JsonSchema, LlmError
+from reflector.llm.protocol import ChatMessage, ChatModel, ChatOptions, JsonSchema, LlmError
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -110,7 +110,7 @@ def generate_structured(
     for attempt in range(attempts):
         if attempt:
             stats.retries += 1
-        result = model.chat(conversation, json_schema=schema, max_tokens=max_tokens)
+        result = model.chat(conversation, ChatOptions(json_schema=schema, max_tokens=max_tokens))
         stats.calls += 1
         stats.prompt_tokens += result.prompt_tokens
         stats.cached_tokens += result.cached_tokens

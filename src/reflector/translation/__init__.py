@@ -2,6 +2,7 @@
 chat model for any pair, and a LibreTranslate-compatible server behind a local fallback, with a
 router that picks a backend per language pair."""
 
+from reflector.errors import EmptyTextError, RemoteUnavailableError, TextTooLongError
 from reflector.translation.apertium import (
     ApertiumMode,
     ApertiumPipeline,
@@ -19,14 +20,14 @@ from reflector.translation.router import (
 )
 from reflector.translation.types import (
     DEFAULT_MAX_CHARS,
-    EmptyTextError,
+    EmptyTranslationError,
     InvalidLanguageError,
     InvalidTranslationInput,
     Pair,
     RemoteTranslationError,
-    RemoteUnavailableError,
-    TextTooLongError,
     TranslationError,
+    TranslationServerUnavailableError,
+    TranslationTooLongError,
     TranslationUnavailableError,
     Translator,
     UnsupportedPairError,
@@ -41,6 +42,7 @@ __all__ = [
     "ApertiumPipeline",
     "ApertiumTranslator",
     "EmptyTextError",
+    "EmptyTranslationError",
     "FallbackTranslator",
     "FastTranslateTranslator",
     "InvalidLanguageError",
@@ -54,6 +56,8 @@ __all__ = [
     "TranslationConfig",
     "TranslationError",
     "TranslationRouter",
+    "TranslationServerUnavailableError",
+    "TranslationTooLongError",
     "TranslationUnavailableError",
     "Translator",
     "UnsupportedPairError",

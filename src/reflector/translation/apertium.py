@@ -38,16 +38,18 @@ from typing import IO
 
 from reflector.translation.types import (
     DEFAULT_MAX_CHARS,
+    CheckedTranslator,
     Pair,
     TranslationError,
     TranslationUnavailableError,
     UnsupportedPairError,
-    check_text,
     describe_pairs,
     normalize_pair,
 )
 
-APERTIUM_MODES_DIR = Path(os.environ.get("APERTIUM_DATADIR", "/usr/share/apertium")) / "modes"
+APERTIUM_MODES_DIR = Path("/usr/share/apertium") / "modes"
+"""Where the Debian packages put the modes; :func:`~reflector.translation.build_translator`
+uses ``Settings.apertium_datadir`` (``APERTIUM_DATADIR``) instead."""
 PIVOT_LANGUAGES = ("es", "en", "fr")
 """Tried in this order to chain two directions when no direct one exists (the installed pairs
 all meet in Spanish)."""
@@ -371,7 +373,7 @@ def _tools_installed() -> bool:
     return all(shutil.which(tool) for tool in ("lt-proc", "apertium-tagger", "apertium-transfer"))
 
 
-class ApertiumTranslator:
+class ApertiumTranslator(CheckedTranslator):
     """:class:`~reflector.translation.types.Translator` over the installed Apertium pairs.
 
     Pairs without a direct direction are chained through a pivot language both sides reach
@@ -422,11 +424,7 @@ class ApertiumTranslator:
             raise UnsupportedPairError(f"Apertium has no direct {source}→{target} direction")
         return shared_pipeline(mode)
 
-    def translate(self, text: str, source: str, target: str, context: Sequence[str] = ()) -> str:
-        text = check_text(text, self.max_chars)
-        source, target = normalize_pair(source, target)
-        if source == target:
-            return text
+    def _translate(self, text: str, source: str, target: str, context: Sequence[str]) -> str:
         route = self.route(source, target)
         if route is None:
             raise UnsupportedPairError(

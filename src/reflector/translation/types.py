@@ -6,6 +6,15 @@ import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from reflector.errors import (
+    BadInputError,
+    EmptyTextError,
+    ReflectorError,
+    RemoteUnavailableError,
+    TextTooLongError,
+    UnavailableError,
+)
+
 DEFAULT_MAX_CHARS = 5000
 """Longest text one call may translate: several sentences of speech, never a whole document."""
 
@@ -13,19 +22,19 @@ Pair = tuple[str, str]
 """(source, target) ISO 639-1 codes, e.g. ``("en", "es")``."""
 
 
-class TranslationError(Exception):
+class TranslationError(ReflectorError):
     """Translation failed; the message is meant for people."""
 
 
-class InvalidTranslationInput(TranslationError, ValueError):
+class InvalidTranslationInput(TranslationError, BadInputError, ValueError):
     """The request itself is wrong (the caller's mistake); never retried or re-routed."""
 
 
-class EmptyTextError(InvalidTranslationInput):
+class EmptyTranslationError(EmptyTextError, InvalidTranslationInput):
     """The text has nothing to translate (empty or only whitespace)."""
 
 
-class TextTooLongError(InvalidTranslationInput):
+class TranslationTooLongError(TextTooLongError, InvalidTranslationInput):
     """The text is longer than the backend accepts in one call."""
 
 
@@ -37,15 +46,15 @@ class UnsupportedPairError(InvalidTranslationInput):
     """No configured backend translates from this source into this target."""
 
 
-class TranslationUnavailableError(TranslationError):
+class TranslationUnavailableError(TranslationError, UnavailableError):
     """A backend cannot run here (tool or model missing, process keeps dying)."""
 
 
-class RemoteTranslationError(TranslationError):
+class RemoteTranslationError(TranslationError, UnavailableError):
     """A remote translation server failed or answered with something unusable."""
 
 
-class RemoteUnavailableError(RemoteTranslationError):
+class TranslationServerUnavailableError(RemoteUnavailableError, RemoteTranslationError):
     """The remote server failed repeatedly; its circuit breaker is open."""
 
 
@@ -96,16 +105,42 @@ def normalize_pair(source: str, target: str) -> Pair:
 def check_text(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """The text stripped of surrounding whitespace; raises for empty or oversized text."""
     if not isinstance(text, str):
-        raise EmptyTextError(f"text to translate must be a string, not {type(text).__name__}")
+        raise EmptyTranslationError(
+            f"text to translate must be a string, not {type(text).__name__}"
+        )
     stripped = text.strip()
     if not stripped:
-        raise EmptyTextError("there is no text to translate (it is empty or only whitespace)")
+        raise EmptyTranslationError(
+            "there is no text to translate (it is empty or only whitespace)"
+        )
     if len(stripped) > max_chars:
-        raise TextTooLongError(
+        raise TranslationTooLongError(
             f"text of {len(stripped)} characters is longer than the {max_chars} one translation "
             "accepts; send it sentence by sentence"
         )
     return stripped
+
+
+class CheckedTranslator:
+    """Base of the backends: :meth:`translate` checks the text and the language pair once,
+    answers a same-language request with the text itself, and hands the rest to
+    :meth:`_translate` with the stripped text and the ISO 639-1 codes."""
+
+    name: str
+    max_chars: int = DEFAULT_MAX_CHARS
+
+    def __init__(self, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+        self.max_chars = max_chars
+
+    def translate(self, text: str, source: str, target: str, context: Sequence[str] = ()) -> str:
+        text = check_text(text, self.max_chars)
+        source, target = normalize_pair(source, target)
+        if source == target:
+            return text
+        return self._translate(text, source, target, context)
+
+    def _translate(self, text: str, source: str, target: str, context: Sequence[str]) -> str:
+        raise NotImplementedError
 
 
 def describe_pairs(pairs: set[Pair], limit: int = 12) -> str:

@@ -1,6 +1,7 @@
 """Speech synthesis engine: Piper (neural, English), eSpeak NG (many languages), remote
 OpenAI-compatible and ElevenLabs servers behind a local fallback, and a router over them."""
 
+from reflector.errors import EmptyTextError, RemoteUnavailableError, TextTooLongError
 from reflector.tts.espeak import EspeakSynthesizer, EspeakTts, list_espeak_voices
 from reflector.tts.fallback import FallbackSynthesizer
 from reflector.tts.piper import PIPER_VOICE_ID, PiperSynthesizer, PiperTts, shared_piper
@@ -9,7 +10,6 @@ from reflector.tts.remote import (
     OPENAI_VOICE_NAMES,
     ElevenLabsSynthesizer,
     OpenAiSpeechSynthesizer,
-    RemoteUnavailableError,
 )
 from reflector.tts.render import (
     RenderedSpeech,
@@ -25,13 +25,14 @@ from reflector.tts.types import (
     DEFAULT_MAX_CHARS,
     MAX_SPEED,
     MIN_SPEED,
-    EmptyTextError,
+    EmptySpeechError,
     InvalidSpeechInput,
     InvalidSpeedError,
     RemoteTtsError,
     SpeechAudio,
+    SpeechServerUnavailableError,
     SpeechSynthesizer,
-    TextTooLongError,
+    SpeechTooLongError,
     TtsError,
     UnknownVoiceError,
     UnsupportedLanguageError,
@@ -46,6 +47,7 @@ __all__ = [
     "OPENAI_VOICE_NAMES",
     "PIPER_VOICE_ID",
     "ElevenLabsSynthesizer",
+    "EmptySpeechError",
     "EmptyTextError",
     "EspeakSynthesizer",
     "EspeakTts",
@@ -63,8 +65,10 @@ __all__ = [
     "SpeechPiece",
     "SpeechRequest",
     "SpeechRouter",
+    "SpeechServerUnavailableError",
     "SpeechStream",
     "SpeechSynthesizer",
+    "SpeechTooLongError",
     "TextTooLongError",
     "TtsError",
     "UnknownVoiceError",

@@ -19,13 +19,12 @@ from reflector.tts.text import split_sentences
 from reflector.tts.types import (
     DEFAULT_MAX_CHARS,
     SpeechAudio,
+    SpeechSynthesizer,
     TtsError,
     UnknownVoiceError,
     UnsupportedLanguageError,
     Voice,
     base_language,
-    check_speed,
-    check_text,
 )
 
 ESPEAK_PREFIX = "espeak:"
@@ -158,7 +157,7 @@ def words_per_minute(speed: float) -> int:
     return round(min(max(NORMAL_WORDS_PER_MINUTE * speed, _SLOWEST_WPM), _FASTEST_WPM))
 
 
-class EspeakSynthesizer:
+class EspeakSynthesizer(SpeechSynthesizer):
     """:class:`~reflector.tts.types.SpeechSynthesizer` over every installed eSpeak NG voice.
 
     Voice ids are ``espeak:<language>`` (``espeak:es``, ``espeak:pt-br``); a bare language code
@@ -214,27 +213,13 @@ class EspeakSynthesizer:
             audio = SpeechAudio(stretched, audio.sample_rate, sentence)
         return audio
 
-    def stream(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        language: str | None = None,
-        speed: float = 1.0,
+    def _stream(
+        self, text: str, voice: str | None, language: str | None, speed: float
     ) -> Iterator[SpeechAudio]:
-        text = check_text(text, self.max_chars)
-        speed = check_speed(speed)
         chosen = self.resolve(voice, language)
         return (self._render(s, chosen, speed) for s in split_sentences(text))
 
-    def synthesize(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        language: str | None = None,
-        speed: float = 1.0,
+    def _synthesize(
+        self, text: str, voice: str | None, language: str | None, speed: float
     ) -> SpeechAudio:
-        text = check_text(text, self.max_chars)
-        speed = check_speed(speed)
         return self._render(text, self.resolve(voice, language), speed)

@@ -19,15 +19,13 @@ from reflector.tts.types import (
     SpeechAudio,
     SpeechSynthesizer,
     Voice,
-    check_speed,
-    check_text,
 )
 
 FallbackListener = Callable[[str, Exception], None]
 """Told the primary's name and the error each time the fallback speaks instead."""
 
 
-class FallbackSynthesizer:
+class FallbackSynthesizer(SpeechSynthesizer):
     def __init__(
         self,
         primary: SpeechSynthesizer,
@@ -56,15 +54,9 @@ class FallbackSynthesizer:
         if self.on_fallback is not None:
             self.on_fallback(self.primary.name, error)
 
-    def synthesize(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        language: str | None = None,
-        speed: float = 1.0,
+    def _synthesize(
+        self, text: str, voice: str | None, language: str | None, speed: float
     ) -> SpeechAudio:
-        text, speed = check_text(text, self.max_chars), check_speed(speed)
         try:
             return self.primary.synthesize(text, voice=voice, language=language, speed=speed)
         except RemoteTtsError as error:
@@ -72,18 +64,12 @@ class FallbackSynthesizer:
         # The remote voice means nothing locally: the local default for the language speaks.
         return self.fallback.synthesize(text, voice=None, language=language, speed=speed)
 
-    def stream(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        language: str | None = None,
-        speed: float = 1.0,
-    ) -> Iterator[SpeechAudio]:
-        text, speed = check_text(text, self.max_chars), check_speed(speed)
-        return self._stream(split_sentences(text), voice, language, speed)
-
     def _stream(
+        self, text: str, voice: str | None, language: str | None, speed: float
+    ) -> Iterator[SpeechAudio]:
+        return self._sentences(split_sentences(text), voice, language, speed)
+
+    def _sentences(
         self, sentences: list[str], voice: str | None, language: str | None, speed: float
     ) -> Iterator[SpeechAudio]:
         for index, sentence in enumerate(sentences):

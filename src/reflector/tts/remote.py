@@ -4,7 +4,7 @@ Both send one request per sentence from :meth:`stream`, so the first sentence pl
 server works on the next. Every request goes through :func:`reflector.resilience.send_with_retries`
 under a circuit breaker: connection errors, timeouts and 5xx answers are retried with backoff;
 a 4xx answer fails at once; a dead server opens the breaker and later calls fail fast with
-:class:`RemoteUnavailableError` (the fallback adapter then speaks locally).
+:class:`SpeechServerUnavailableError` (the fallback adapter then speaks locally).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from reflector.tts.types import (
     DEFAULT_MAX_CHARS,
     RemoteTtsError,
     SpeechAudio,
+    SpeechServerUnavailableError,
+    SpeechSynthesizer,
     Voice,
-    check_speed,
-    check_text,
 )
 
 OPENAI_VOICE_NAMES = (
@@ -42,10 +42,6 @@ ELEVENLABS_DEFAULT_VOICE = "21m00Tcm4TlvDq8ikWAM"
 """ElevenLabs' premade voice "Rachel"."""
 _ELEVENLABS_SPEEDS = (0.7, 1.2)
 """The range ElevenLabs' ``voice_settings.speed`` accepts; other speeds are applied here."""
-
-
-class RemoteUnavailableError(RemoteTtsError):
-    """The remote speech server failed repeatedly; its circuit breaker is open."""
 
 
 def _pcm16(data: bytes) -> np.ndarray:
@@ -67,7 +63,7 @@ def _wav(data: bytes) -> tuple[np.ndarray, int]:
     return pcm.astype(np.float32), rate
 
 
-class _RemoteBackend:
+class _RemoteBackend(SpeechSynthesizer):
     """Shared plumbing: an HTTP client, the breaker, retries and error translation."""
 
     name = "remote"
@@ -89,7 +85,7 @@ class _RemoteBackend:
         try:
             return send_with_retries(self.breaker, self.policy, send)
         except CircuitOpenError as exc:
-            raise RemoteUnavailableError(str(exc)) from exc
+            raise SpeechServerUnavailableError(str(exc)) from exc
         except httpx.HTTPStatusError as exc:
             detail = exc.response.text[:300].strip()
             raise RemoteTtsError(
@@ -104,30 +100,10 @@ class _RemoteBackend:
     def supports(self, language: str) -> bool:
         return True  # remote voices are multilingual; the server refuses what it cannot do
 
-    def _speak(self, text: str, voice: str | None, language: str | None, speed: float):
-        raise NotImplementedError
-
-    def synthesize(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        language: str | None = None,
-        speed: float = 1.0,
-    ) -> SpeechAudio:
-        text, speed = check_text(text, self.max_chars), check_speed(speed)
-        return self._speak(text, voice, language, speed)
-
-    def stream(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        language: str | None = None,
-        speed: float = 1.0,
+    def _stream(
+        self, text: str, voice: str | None, language: str | None, speed: float
     ) -> Iterator[SpeechAudio]:
-        text, speed = check_text(text, self.max_chars), check_speed(speed)
-        return (self._speak(s, voice, language, speed) for s in split_sentences(text))
+        return (self._synthesize(s, voice, language, speed) for s in split_sentences(text))
 
     def close(self) -> None:
         self._client.close()
@@ -166,7 +142,9 @@ class OpenAiSpeechSynthesizer(_RemoteBackend):
         names = dict.fromkeys([self.default_voice, *OPENAI_VOICE_NAMES])
         return [Voice(f"openai:{n}", n.capitalize(), "multilingual", "openai") for n in names]
 
-    def _speak(self, text: str, voice: str | None, language: str | None, speed: float):
+    def _synthesize(
+        self, text: str, voice: str | None, language: str | None, speed: float
+    ) -> SpeechAudio:
         remote_voice = (voice or self.default_voice).removeprefix("openai:")
         body = {
             "model": self.model,
@@ -223,7 +201,9 @@ class ElevenLabsSynthesizer(_RemoteBackend):
             )
         ]
 
-    def _speak(self, text: str, voice: str | None, language: str | None, speed: float):
+    def _synthesize(
+        self, text: str, voice: str | None, language: str | None, speed: float
+    ) -> SpeechAudio:
         voice_id = (voice or self.default_voice).removeprefix("elevenlabs:")
         low, high = _ELEVENLABS_SPEEDS
         remote_speed = min(max(speed, low), high)

@@ -15,7 +15,7 @@ import numpy as np
 from reflector.audio.formats import AudioFormat, StreamingEncoder, check_format, encode_audio
 from reflector.audio.loudness import LoudnessOptions, LoudnessProcessor
 from reflector.tts.text import split_lead
-from reflector.tts.types import EmptyTextError, SpeechAudio, SpeechSynthesizer, check_speed
+from reflector.tts.types import EmptySpeechError, SpeechAudio, SpeechSynthesizer, check_speed
 
 _RATES = (8000, 48000)
 
@@ -162,7 +162,7 @@ def open_speech_stream(
     chunks = all_chunks()
     first = next(chunks, None)
     if first is None:
-        raise EmptyTextError(
+        raise EmptySpeechError(
             "the text has nothing to speak (only punctuation or symbols?): no audio was produced"
         )
     return SpeechStream(first, chunks, request)

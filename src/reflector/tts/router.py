@@ -28,8 +28,6 @@ from reflector.tts.types import (
     UnknownVoiceError,
     UnsupportedLanguageError,
     Voice,
-    check_speed,
-    check_text,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +45,7 @@ class Route:
     language: str | None
 
 
-class SpeechRouter:
+class SpeechRouter(SpeechSynthesizer):
     """The :class:`~reflector.tts.types.SpeechSynthesizer` the server and CLI use.
 
     Voice ids (see :meth:`voices`): ``joe`` (Piper, English), ``espeak:<lang>`` or a bare
@@ -159,29 +157,17 @@ class SpeechRouter:
 
     # -- speaking ----------------------------------------------------------------------------
 
-    def synthesize(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        language: str | None = None,
-        speed: float = 1.0,
+    def _synthesize(
+        self, text: str, voice: str | None, language: str | None, speed: float
     ) -> SpeechAudio:
-        text, speed = check_text(text, self.max_chars), check_speed(speed)
         route = self.resolve(voice, language)
         return route.backend.synthesize(
             text, voice=route.voice, language=route.language, speed=speed
         )
 
-    def stream(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        language: str | None = None,
-        speed: float = 1.0,
+    def _stream(
+        self, text: str, voice: str | None, language: str | None, speed: float
     ) -> Iterator[SpeechAudio]:
-        text, speed = check_text(text, self.max_chars), check_speed(speed)
         route = self.resolve(voice, language)
         return route.backend.stream(text, voice=route.voice, language=route.language, speed=speed)
 
