@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import FastAPI
@@ -12,31 +13,33 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reflector import __version__
+from reflector.api.events import router as events
+from reflector.api.events.openapi import include_user_events
+from reflector.api.health import router as health
+from reflector.api.keys import router as api_keys
+from reflector.api.live import router as live
+from reflector.api.live import speech_router as translations
 from reflector.api.problems import install_problem_handlers
-from reflector.api.routers import (
-    api_keys,
-    audio,
-    events,
-    exports,
-    health,
-    live,
-    openai_audio,
-    search,
-    transcripts,
-    translations,
-    uploads,
-    voice,
-    voice_ws,
-)
 from reflector.api.signing import load_or_create_secret
 from reflector.api.state import AppState
+from reflector.api.transcripts import audio_router as audio
+from reflector.api.transcripts import export_router as exports
+from reflector.api.transcripts import router as transcripts
+from reflector.api.transcripts import search_router as search
+from reflector.api.uploads import router as uploads
 from reflector.api.url_guard import RejectNulInUrl
-from reflector.api.voice_services import build_voice_services
+from reflector.api.voice import openai_router as openai_audio
+from reflector.api.voice import router as voice
+from reflector.api.voice import ws_router as voice_ws
+from reflector.api.voice.services import build_voice_services
 from reflector.db import repository
 from reflector.db.engine import upgrade_database_async
 from reflector.jobs.resources import check_settings, open_resources
 from reflector.jobs.runner import JobDeps
 from reflector.settings import Settings
+
+if TYPE_CHECKING:
+    from reflector.jobs.inprocess import InProcessRunner
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +50,10 @@ REQUEST_SECONDS = Histogram(
 )
 
 
-def _submitter(settings: Settings, deps: JobDeps, app_extras: dict):
+def _submitter(
+    settings: Settings, deps: JobDeps
+) -> tuple[Callable[[str], Awaitable[None]], InProcessRunner | None]:
+    """How jobs are handed on: to Celery, or to a runner in this process (also returned)."""
     if settings.jobs_backend == "celery":
         from reflector.jobs.celery_app import enqueue_job
 
@@ -58,7 +64,6 @@ def _submitter(settings: Settings, deps: JobDeps, app_extras: dict):
     from reflector.jobs.inprocess import InProcessRunner
 
     runner = InProcessRunner(deps, workers=settings.job_workers)
-    app_extras["runner"] = runner
     return runner.submit, runner
 
 
@@ -78,8 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
         async with sessions() as session:
             await repository.ensure_user(session, repository.LOCAL_USER_ID, "Local user")
             await session.commit()
-        extras: dict = {}
-        submit, runner = _submitter(settings, deps, extras)
+        submit, runner = _submitter(settings, deps)
         app.state.reflector = AppState(
             settings=settings,
             engine=engine,
@@ -89,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
             secret_key=load_or_create_secret(settings.secret_key, settings.data_dir),
             submit_job=submit,
             voice=build_voice_services(settings),
-            extras=extras,
+            runner=runner,
         )
         if runner is not None:
             await runner.start()
@@ -126,6 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
         voice_ws,
     ):
         app.include_router(module.router)
+    include_user_events(app)
 
     app.add_middleware(RequestTimer)
     return app

@@ -1,7 +1,9 @@
 """Errors as ``application/problem+json`` (RFC 9457) with a stable ``type`` per kind of problem.
 
 Clients branch on ``type`` (``https://reflector.local/problems/<slug>``); ``detail`` is written
-for people. Validation errors list every wrong field in ``errors``.
+for people. Validation errors list every wrong field in ``errors``. Errors of the two families in
+:mod:`reflector.errors` that a route lets through are answered here, with the status and type
+their class names, so routes do not translate them one by one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reflector.errors import BadInputError, ReflectorError, UnavailableError
 
 PROBLEM_BASE = "https://reflector.local/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -34,7 +38,7 @@ _TITLES = {
 }
 
 
-class Problem(Exception):
+class Problem(ReflectorError):
     """Raise from a route to answer with a problem document."""
 
     def __init__(
@@ -94,6 +98,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             exc.status, exc.slug, exc.detail, request.url.path, exc.headers, **extra
         )
+
+    async def _family(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ReflectorError)
+        detail = str(exc)
+        extra = {}
+        if request.url.path.startswith(OPENAI_COMPATIBLE_PATHS):
+            extra["error"] = openai_error(exc.status, exc.problem_type, detail)
+        return problem_response(exc.status, exc.problem_type, detail, request.url.path, **extra)
+
+    # One handler for both families: the class says the status (4xx or 503) and the type.
+    app.add_exception_handler(BadInputError, _family)
+    app.add_exception_handler(UnavailableError, _family)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,21 +1,14 @@
-"""Request and response bodies of the ``/v1`` API."""
+"""What the bodies of every feature share: strict request bodies, pages, rows as responses."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+import math
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from reflector.domain import Word
-
-Status = Literal["idle", "uploaded", "recording", "processing", "ended", "error"]
-Source = Literal["file", "live", "room"]
-ShareMode = Literal["private", "semi-private", "public"]
 Item = TypeVar("Item")
-MAX_SPEAKER = 9_999
-"""Speaker numbers are small integers; the bound keeps them inside every database's INTEGER."""
-SpeakerNumber = Annotated[int, Field(ge=0, le=MAX_SPEAKER)]
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def _has_nul(value: Any) -> bool:
@@ -28,7 +21,9 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-class _Body(BaseModel):
+class StrictBody(BaseModel):
+    """A request body: unknown fields and NUL characters are refused."""
+
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
@@ -40,50 +35,6 @@ class _Body(BaseModel):
         return value
 
 
-class TranscriptCreate(_Body):
-    name: str = Field(default="", max_length=500)
-    source: Source = "file"
-    source_language: str | None = Field(default=None, max_length=16)
-    """Spoken language code, or ``None`` to detect it."""
-    target_language: str | None = Field(default=None, max_length=16)
-    """Language of the summaries; default the spoken one."""
-    room_id: str | None = Field(default=None, max_length=64)
-
-
-class TranscriptPatch(_Body):
-    name: str | None = Field(default=None, max_length=500)
-    title: str | None = Field(default=None, max_length=500)
-    short_summary: str | None = Field(default=None, max_length=20_000)
-    long_summary: str | None = Field(default=None, max_length=200_000)
-    share_mode: ShareMode | None = None
-    locked: bool | None = None
-    reviewed: bool | None = None
-
-
-class TranscriptOut(BaseModel):
-    id: str
-    name: str
-    status: Status
-    source: Source
-    room_id: str | None
-    source_language: str | None
-    target_language: str | None
-    title: str | None
-    short_summary: str | None
-    long_summary: str | None
-    duration: float
-    """Seconds."""
-    share_mode: ShareMode
-    locked: bool
-    reviewed: bool
-    has_audio: bool
-    error: str | None
-    notes: list[str]
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None
-
-
 class Page(BaseModel, Generic[Item]):
     items: list[Item]
     total: int
@@ -92,142 +43,23 @@ class Page(BaseModel, Generic[Item]):
     pages: int
 
 
-class SegmentOut(BaseModel):
-    index: int
-    speaker: int | None
-    speaker_name: str | None
-    start: float
-    end: float
-    text: str
-    confidence: float
-    words: list[Word]
+def page_of(model: type[Item], items: list[Item], total: int, page: int, size: int) -> Page[Item]:
+    """Page ``page`` (from 1) of ``total`` items, ``size`` a page."""
+    return Page[model](  # type: ignore[valid-type]
+        items=items, total=total, page=page, size=size, pages=max(1, math.ceil(total / size))
+    )
 
 
-class TopicOut(BaseModel):
-    id: str
-    title: str
-    summary: str
-    start: float
-    duration: float
-    segments: list[int]
-    """Indices of the segments the topic covers."""
-    words: list[Word]
-    words_per_speaker: dict[str, list[Word]]
-    """Speaker number (as a string key) → that speaker's words in this topic."""
+def from_row(model: type[Model], row: object, **computed: Any) -> Model:
+    """``model`` with every field read from the row's attribute of the same name, except the
+    ``computed`` ones, given as keywords."""
+    values = {
+        name: computed[name] if name in computed else getattr(row, name)
+        for name in model.model_fields
+    }
+    return model.model_validate(values)
 
 
-class ParticipantIn(_Body):
-    name: str = Field(min_length=1, max_length=200)
-    speaker: SpeakerNumber | None = None
-
-
-class ParticipantPatch(_Body):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    speaker: SpeakerNumber | None = None
-
-
-class ParticipantOut(BaseModel):
-    id: str
-    speaker: int | None
-    name: str
-    confidence: float
-    source: str
-    evidence: list[str]
-
-
-class SpeakerAssign(_Body):
-    """Give the words between ``start`` and ``end`` to one speaker (or a participant's)."""
-
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
-    speaker: SpeakerNumber | None = None
-    participant_id: str | None = None
-
-
-class SpeakerMerge(_Body):
-    """Everything said by ``speakers`` becomes ``into``'s."""
-
-    speakers: list[SpeakerNumber] = Field(min_length=1)
-    into: SpeakerNumber
-
-
-class ActionItemOut(BaseModel):
-    id: str
-    kind: Literal["decision", "next_step"]
-    text: str
-    person: str | None
-    deadline: str | None
-    context: str | None
-    time: float | None
-    done: bool
-
-
-class ActionItemPatch(_Body):
-    text: str | None = Field(default=None, min_length=1, max_length=5000)
-    person: str | None = Field(default=None, max_length=200)
-    deadline: str | None = Field(default=None, max_length=200)
-    done: bool | None = None
-
-
-class UploadCreate(_Body):
-    filename: str = Field(default="", max_length=500)
-    size: int | None = Field(default=None, ge=0)
-    """Total bytes, if known; a larger upload is refused before it starts."""
-
-
-class UploadOut(BaseModel):
-    id: str
-    transcript_id: str
-    filename: str
-    size: int | None
-    received: int
-    """Bytes stored so far: the offset of the next chunk."""
-    status: Literal["open", "complete", "rejected"]
-
-
-class JobOut(BaseModel):
-    id: str
-    status: str
-    stages_done: list[str]
-    current_stage: str | None
-    error: str | None
-
-
-class SearchHitOut(BaseModel):
-    id: str
-    title: str | None
-    rank: float
-    snippet: str
-
-
-class ApiKeyCreate(_Body):
-    name: str = Field(default="", max_length=200)
-
-
-class ApiKeyOut(BaseModel):
-    id: str
-    name: str
-    prefix: str
-    created_at: datetime
-    last_used_at: datetime | None
-
-
-class ApiKeyCreated(ApiKeyOut):
-    key: str
-    """The key itself: shown this once, never again."""
-
-
-class AudioLink(BaseModel):
-    url: str
-    expires_at: datetime
-
-
-class WaveformOut(BaseModel):
-    peaks: list[float]
-    duration: float
-
-
-class EventOut(BaseModel):
-    id: int | None
-    type: str
-    data: dict[str, Any]
+def validation_details(error: ValidationError) -> str:
+    """``field: message`` for every wrong field, for a message sent to a client."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())

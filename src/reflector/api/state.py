@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from reflector.api.voice_services import VoiceServices
+from reflector.api.live.runtime import LiveRuntime
+from reflector.api.voice.services import VoiceServices
 from reflector.blobs import BlobStore
 from reflector.bus import EventBus
 from reflector.settings import Settings
+
+if TYPE_CHECKING:
+    from reflector.jobs.inprocess import InProcessRunner
 
 
 @dataclass
@@ -30,4 +34,7 @@ class AppState:
     """Hands a job id to whoever runs jobs (the in-process runner or Celery)."""
     voice: VoiceServices
     """Speech recognition and synthesis for the voice endpoints."""
-    extras: dict[str, Any] = field(default_factory=dict)
+    runner: InProcessRunner | None = None
+    """The in-process job runner, when jobs run in the server (not with Celery)."""
+    live: LiveRuntime = field(default_factory=LiveRuntime)
+    """What live sessions share: model preloading, WebRTC peers, wrap-ups, translations."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -73,3 +73,9 @@ def upgrade_database(url: str) -> None:
 async def upgrade_database_async(url: str) -> None:
     # Alembic's env runs its own event loop, which cannot nest inside ours.
     await asyncio.to_thread(upgrade_database, url)
+
+
+async def check_database(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -11,9 +11,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -28,15 +28,22 @@ from reflector.db.tables import (
     User,
     utcnow,
 )
-from reflector.domain import MeetingSummary, Segment, Transcript, Word
+from reflector.domain import MeetingSummary, Segment, Transcript
+from reflector.domain.events import TranscriptEvent, transcript_event
+from reflector.domain.status import TranscriptStatus, check_transition
 from reflector.domain.summary import ActionItems, Decision, NextStep, Participant, Topic
+from reflector.errors import NotFoundError
 
 API_KEY_PREFIX = "rk_"
 LOCAL_USER_ID = "local"
 
 
-class NotFound(Exception):
-    """No such object for this user (or it was deleted)."""
+class NotFound(NotFoundError):
+    """No such object for this user (or it was deleted); the message names it for people."""
+
+    def __init__(self, identifier: str, what: str = "transcript") -> None:
+        super().__init__(f"{what} {identifier!r} does not exist")
+        self.identifier = identifier
 
 
 # --- users and API keys ------------------------------------------------------------------------
@@ -87,7 +94,7 @@ async def list_api_keys(session: AsyncSession, user_id: str) -> Sequence[ApiKey]
 async def revoke_api_key(session: AsyncSession, user_id: str, key_id: str) -> None:
     row = await session.get(ApiKey, key_id)
     if row is None or row.user_id != user_id or row.revoked_at is not None:
-        raise NotFound(key_id)
+        raise NotFound(key_id, "API key")
     row.revoked_at = utcnow()
 
 
@@ -130,7 +137,7 @@ async def get_readable_transcript(
 
 @dataclass(frozen=True)
 class TranscriptFilter:
-    status: str | None = None
+    status: TranscriptStatus | None = None
     source: str | None = None
     room_id: str | None = None
     created_after: datetime | None = None
@@ -186,6 +193,43 @@ async def destroy_transcript(session: AsyncSession, row: TranscriptRow) -> None:
     await session.execute(delete(TranscriptRow).where(TranscriptRow.id == row.id))
 
 
+async def move_status(
+    session: AsyncSession,
+    transcript_id: str,
+    expected: TranscriptStatus,
+    target: TranscriptStatus,
+    **values: Any,
+) -> bool:
+    """Move the transcript from ``expected`` to ``target`` (and set the other columns in
+    ``values``) only if it is still ``expected``: one conditional UPDATE, not committed, not
+    announced. Whether it moved. Raises
+    :class:`~reflector.domain.status.IllegalTransition` for a move the lifecycle forbids.
+
+    For a status that works as a lock; announced changes go through
+    ``reflector.pipelines.lifecycle``."""
+    expected = TranscriptStatus(expected)
+    target = check_transition(expected, target)
+    result = await session.execute(
+        update(TranscriptRow)
+        .where(TranscriptRow.id == transcript_id, TranscriptRow.status == expected.value)
+        .values(status=target.value, **values)
+    )
+    return result.rowcount == 1
+
+
+async def claim_for_recording(session: AsyncSession, transcript_id: str) -> bool:
+    """An idle transcript becomes a live recording; ``False`` when it is not idle (another
+    stream or a job has it). One statement, so two streams cannot both claim it."""
+    return await move_status(
+        session, transcript_id, TranscriptStatus.IDLE, TranscriptStatus.RECORDING, source="live"
+    )
+
+
+async def release_recording(session: AsyncSession, transcript_id: str) -> None:
+    """A recording transcript whose stream kept no audio goes back to idle."""
+    await move_status(session, transcript_id, TranscriptStatus.RECORDING, TranscriptStatus.IDLE)
+
+
 # --- results -----------------------------------------------------------------------------------
 
 
@@ -218,17 +262,8 @@ async def load_segments(session: AsyncSession, transcript_id: str) -> list[Segme
         .where(SegmentRow.transcript_id == transcript_id)
         .order_by(SegmentRow.position)
     )
-    return [
-        Segment(
-            start=r.start,
-            end=r.end,
-            text=r.text,
-            speaker=r.speaker,
-            confidence=r.confidence,
-            words=[Word.model_validate(w) for w in r.words],
-        )
-        for r in rows
-    ]
+    # The row's columns are the segment's fields (its words stored as their JSON).
+    return [Segment.model_validate(r, from_attributes=True) for r in rows]
 
 
 async def replace_summary(
@@ -255,28 +290,9 @@ async def replace_summary(
     )
     items = summary.action_items
     session.add_all(
-        ActionItemRow(
-            transcript_id=transcript_id,
-            kind="decision",
-            position=i,
-            text=d.text,
-            person=d.decided_by,
-            time=d.time,
-        )
-        for i, d in enumerate(items.decisions)
-    )
-    session.add_all(
-        ActionItemRow(
-            transcript_id=transcript_id,
-            kind="next_step",
-            position=i,
-            text=s.task,
-            person=s.owner,
-            deadline=s.deadline,
-            context=s.context,
-            time=s.time,
-        )
-        for i, s in enumerate(items.next_steps)
+        _action_row(transcript_id, kind, i, item)
+        for kind, group in (("decision", items.decisions), ("next_step", items.next_steps))
+        for i, item in enumerate(group)
     )
     taken = {p.speaker for p in await load_participants(session, transcript_id)}
     session.add_all(
@@ -291,6 +307,27 @@ async def replace_summary(
         for p in summary.participants
         if p.name and p.speaker not in taken and p.speaker in summary.speaker_names
     )
+
+
+# Decisions and next steps share one table; these columns hold fields of another name.
+_ACTION_COLUMNS: dict[str, dict[str, str]] = {
+    "decision": {"decided_by": "person"},
+    "next_step": {"task": "text", "owner": "person"},
+}
+_Item = TypeVar("_Item", Decision, NextStep)
+
+
+def _action_row(
+    transcript_id: str, kind: str, position: int, item: Decision | NextStep
+) -> ActionItemRow:
+    renames = _ACTION_COLUMNS[kind]
+    columns = {renames.get(name, name): value for name, value in item.model_dump().items()}
+    return ActionItemRow(transcript_id=transcript_id, kind=kind, position=position, **columns)
+
+
+def _action_item(row: ActionItemRow, model: type[_Item]) -> _Item:
+    renames = _ACTION_COLUMNS[row.kind]
+    return model(**{name: getattr(row, renames.get(name, name)) for name in model.model_fields})
 
 
 async def load_topics(session: AsyncSession, transcript_id: str) -> list[TopicRow]:
@@ -331,35 +368,10 @@ async def to_domain(session: AsyncSession, row: TranscriptRow) -> Transcript:
             title=row.title,
             short_summary=row.short_summary or "",
             long_summary=row.long_summary or "",
-            topics=[
-                Topic(
-                    title=t.title,
-                    summary=t.summary,
-                    start=t.start,
-                    duration=t.duration,
-                    first_segment=t.first_segment,
-                    last_segment=t.last_segment,
-                    keyphrases=t.keyphrases,
-                )
-                for t in topics
-            ],
+            topics=[Topic.model_validate(t, from_attributes=True) for t in topics],
             action_items=ActionItems(
-                decisions=[
-                    Decision(text=i.text, decided_by=i.person, time=i.time)
-                    for i in items
-                    if i.kind == "decision"
-                ],
-                next_steps=[
-                    NextStep(
-                        task=i.text,
-                        owner=i.person,
-                        deadline=i.deadline,
-                        context=i.context,
-                        time=i.time,
-                    )
-                    for i in items
-                    if i.kind == "next_step"
-                ],
+                decisions=[_action_item(i, Decision) for i in items if i.kind == "decision"],
+                next_steps=[_action_item(i, NextStep) for i in items if i.kind == "next_step"],
             ),
             participants=[
                 Participant(
@@ -389,24 +401,26 @@ async def to_domain(session: AsyncSession, row: TranscriptRow) -> Transcript:
 # --- events ------------------------------------------------------------------------------------
 
 
-async def add_event(
-    session: AsyncSession, transcript_id: str, event_type: str, data: dict[str, Any]
-) -> EventRow:
-    row = EventRow(transcript_id=transcript_id, type=event_type, data=data)
+async def add_event(session: AsyncSession, transcript_id: str, event: TranscriptEvent) -> EventRow:
+    """Store ``event`` (its ``type`` and ``data`` as they go on the wire); the row's ``id`` is
+    the event's position among the transcript's events."""
+    data = event.model_dump(mode="json")["data"]
+    row = EventRow(transcript_id=transcript_id, type=event.type, data=data)
     session.add(row)
     await session.flush()
     return row
 
 
-async def events_after(
+async def stored_events(
     session: AsyncSession, transcript_id: str, after_id: int = 0
-) -> Sequence[EventRow]:
+) -> list[TranscriptEvent]:
+    """The transcript's stored events after ``after_id``, in order, as typed events."""
     rows = await session.scalars(
         select(EventRow)
         .where(EventRow.transcript_id == transcript_id, EventRow.id > after_id)
         .order_by(EventRow.id)
     )
-    return rows.all()
+    return [transcript_event(row.type, row.data, row.id) for row in rows]
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -495,7 +509,6 @@ __all__ = [
     "create_api_key",
     "destroy_transcript",
     "ensure_user",
-    "events_after",
     "get_readable_transcript",
     "get_transcript",
     "list_api_keys",
@@ -504,10 +517,12 @@ __all__ = [
     "load_participants",
     "load_segments",
     "load_topics",
+    "move_status",
     "replace_segments",
     "replace_summary",
     "revoke_api_key",
     "search_transcripts",
+    "stored_events",
     "to_domain",
     "user_for_api_key",
 ]

@@ -39,6 +39,12 @@ def utcnow() -> datetime:
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def transcript_ref() -> Mapped[str]:
+    """The ``transcript_id`` column of a table that hangs off a transcript: indexed, and its
+    rows go when the transcript does."""
+    return mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"), index=True)
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
 
@@ -115,9 +121,7 @@ class SegmentRow(Base):
     __tablename__ = "segments"
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
-    transcript_id: Mapped[str] = mapped_column(
-        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
-    )
+    transcript_id: Mapped[str] = transcript_ref()
     position: Mapped[int] = mapped_column(Integer)
     speaker: Mapped[int | None] = mapped_column(Integer)
     start: Mapped[float] = mapped_column(Float)
@@ -134,9 +138,7 @@ class TopicRow(Base):
     __tablename__ = "topics"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    transcript_id: Mapped[str] = mapped_column(
-        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
-    )
+    transcript_id: Mapped[str] = transcript_ref()
     position: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(500))
     summary: Mapped[str] = mapped_column(Text)
@@ -153,9 +155,7 @@ class ParticipantRow(Base):
     __tablename__ = "participants"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    transcript_id: Mapped[str] = mapped_column(
-        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
-    )
+    transcript_id: Mapped[str] = transcript_ref()
     speaker: Mapped[int | None] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
     user_id: Mapped[str | None] = mapped_column(String(64))
@@ -169,9 +169,7 @@ class ActionItemRow(Base):
     __tablename__ = "action_items"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    transcript_id: Mapped[str] = mapped_column(
-        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
-    )
+    transcript_id: Mapped[str] = transcript_ref()
     kind: Mapped[str] = mapped_column(String(16))
     """``decision`` or ``next_step``."""
     position: Mapped[int] = mapped_column(Integer)
@@ -190,9 +188,7 @@ class EventRow(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
-    transcript_id: Mapped[str] = mapped_column(
-        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
-    )
+    transcript_id: Mapped[str] = transcript_ref()
     type: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -208,9 +204,7 @@ class JobRow(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    transcript_id: Mapped[str] = mapped_column(
-        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
-    )
+    transcript_id: Mapped[str] = transcript_ref()
     pipeline: Mapped[str] = mapped_column(String(32), default="file")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     """``queued``, ``running``, ``done``, ``failed`` or ``cancelled``."""
@@ -234,9 +228,7 @@ class UploadRow(Base):
     __tablename__ = "uploads"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    transcript_id: Mapped[str] = mapped_column(
-        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
-    )
+    transcript_id: Mapped[str] = transcript_ref()
     filename: Mapped[str] = mapped_column(String(500), default="")
     size: Mapped[int | None] = mapped_column(BigInteger)
     """Announced total, if the client knows it."""

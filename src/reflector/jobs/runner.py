@@ -27,7 +27,10 @@ from reflector.blobs import BlobStore
 from reflector.bus import EventBus
 from reflector.db import repository
 from reflector.db.tables import JobRow, utcnow
-from reflector.pipelines.publish import emit, publish_user_event
+from reflector.domain.events import ProgressData, ProgressEvent
+from reflector.domain.status import TranscriptStatus
+from reflector.pipelines.lifecycle import set_status
+from reflector.pipelines.publish import emit
 from reflector.pipelines.stages import (
     FILE_STAGES,
     STAGE_FUNCTIONS,
@@ -158,7 +161,8 @@ async def run_job(
                 await _set(deps, job.id, lease_owner=None, lease_expires=None)
                 return "partial"
             await _set(deps, job.id, current_stage=stage)
-            await emit(deps.sessions, deps.bus, job.transcript_id, "PROGRESS", {"stage": stage})
+            progress = ProgressEvent(data=ProgressData(stage=stage))
+            await emit(deps.sessions, deps.bus, job.transcript_id, progress)
             log.info("stage_started", job=job.id, stage=stage, worker=owner)
             await STAGE_FUNCTIONS[stage](context)
             done = [*done, stage]
@@ -175,14 +179,14 @@ async def run_job(
         )
         return "done"
     except StageFailed as error:
-        await _fail(deps, job.id, job.transcript_id, user_id, str(error))
+        await _fail(deps, job.id, job.transcript_id, str(error))
         return "failed"
     except asyncio.CancelledError:
         # Shutting down: let the lease run out so another worker resumes the job.
         raise
     except Exception as error:
         log.exception("stage_crashed", job=job.id)
-        await _fail(deps, job.id, job.transcript_id, user_id, f"{type(error).__name__}: {error}")
+        await _fail(deps, job.id, job.transcript_id, f"{type(error).__name__}: {error}")
         return "failed"
     finally:
         renewer.cancel()
@@ -191,7 +195,7 @@ async def run_job(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _fail(deps: JobDeps, job_id: str, transcript_id: str, user_id: str, message: str) -> None:
+async def _fail(deps: JobDeps, job_id: str, transcript_id: str, message: str) -> None:
     await _set(
         deps,
         job_id,
@@ -201,11 +205,4 @@ async def _fail(deps: JobDeps, job_id: str, transcript_id: str, user_id: str, me
         lease_expires=None,
         finished_at=utcnow(),
     )
-    async with deps.sessions() as session:
-        row = await repository.get_transcript(session, transcript_id, None)
-        row.status, row.error = "error", message
-        await session.commit()
-    await emit(
-        deps.sessions, deps.bus, transcript_id, "STATUS", {"value": "error", "error": message}
-    )
-    await publish_user_event(deps.bus, user_id, "TRANSCRIPT_STATUS", transcript_id, value="error")
+    await set_status(deps.sessions, deps.bus, transcript_id, TranscriptStatus.ERROR, message)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import structlog
 
-from reflector.asr import AsrOptions, WhisperEngine, load_whisper, pack_windows, resolve_model
+from reflector.asr import (
+    AsrConfig,
+    AsrOptions,
+    WhisperEngine,
+    load_whisper,
+    pack_windows,
+    resolve_model,
+)
 from reflector.asr.whisper import AsrStats
 from reflector.audio import decode_file
 from reflector.diarization import (
@@ -63,6 +71,14 @@ class TranscribeOptions:
     summarize: bool | None = None
     """Topics, title, summaries and names; ``None``: for recordings over a minute."""
     summary: SummaryOptions = field(default_factory=SummaryOptions)
+
+    @classmethod
+    def for_asr(cls, asr: AsrConfig, **choices: Any) -> TranscribeOptions:
+        """Options that run Whisper as ``asr`` says; ``choices`` set the other fields.
+
+        Every field of :class:`AsrConfig` is a field of these options, by the same name.
+        """
+        return cls(**asdict(asr), **choices)
 
     def wants_summary(self, duration: float) -> bool:
         return self.summarize if self.summarize is not None else duration > AUTO_SUMMARY_SECONDS

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from reflector.asr import ModelLocation, load_whisper, resolve_model
+from reflector.asr import AsrConfig, ModelLocation, load_whisper_for, resolve_model
 from reflector.diarization import make_diarizer
 from reflector.domain import Transcript, Word
+from reflector.errors import BadInputError
 from reflector.pipelines.file import TranscribeOptions, transcribe_file
 
 DEFAULT_MODEL_ALIASES = frozenset(
@@ -26,8 +27,10 @@ DEFAULT_MODEL_ALIASES = frozenset(
 DIARIZING_MODELS = frozenset({"gpt-4o-transcribe-diarize"})
 
 
-class RecognitionRequestError(ValueError):
+class RecognitionRequestError(BadInputError, ValueError):
     """The request cannot be served as asked (a model that cannot do it, say)."""
+
+    problem_type = "unsupported-request"
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,8 @@ class RecognitionRequest:
 @dataclass(frozen=True)
 class RecognizerConfig:
     data_dir: Path
-    default_model: str = "base"
-    device: str = "cpu"
-    compute_type: str = "auto"
-    cpu_threads: int = 0
-    beam_size: int = 5
-    batch_size: int = 4
+    asr: AsrConfig = field(default_factory=AsrConfig)
+    """How Whisper runs; ``asr.model`` is the default model (what ``whisper-1`` means)."""
     diarization_backend: str = "local"
     diarization_url: str | None = None
     diarization_api_key: str | None = None
@@ -66,7 +65,7 @@ class SpeechRecognizer:
 
     def model_name(self, requested: str | None) -> str:
         if requested is None or requested in DEFAULT_MODEL_ALIASES:
-            return self.config.default_model
+            return self.config.asr.model
         return requested
 
     def check(self, request: RecognitionRequest) -> ModelLocation:
@@ -101,19 +100,14 @@ class SpeechRecognizer:
         """
         location = self.check(request)
         config = self.config
-        options = TranscribeOptions(
-            model=self.model_name(request.model),
+        options = TranscribeOptions.for_asr(
+            replace(config.asr, model=self.model_name(request.model)),
             language=request.language,
             task=request.task,
-            beam_size=config.beam_size,
-            batch_size=config.batch_size,
-            device=config.device,
-            compute_type=config.compute_type,
-            cpu_threads=config.cpu_threads,
             diarize=request.diarize,
             summarize=False,
         )
-        engine = load_whisper(location, config.device, config.compute_type, config.cpu_threads)
+        engine = load_whisper_for(config.asr, location)
         diarizer = (
             make_diarizer(
                 config.diarization_backend,  # type: ignore[arg-type]

@@ -29,9 +29,31 @@ from reflector.db import repository
 from reflector.db.tables import TranscriptRow
 from reflector.diarization import DiarizationOptions, make_diarizer
 from reflector.domain import Transcript, Word, build_segments
+from reflector.domain.events import (
+    ActionItemsEvent,
+    DurationData,
+    DurationEvent,
+    FileWordsData,
+    LongSummaryData,
+    LongSummaryEvent,
+    ParticipantsData,
+    ParticipantsEvent,
+    SegmentsData,
+    SegmentsEvent,
+    ShortSummaryData,
+    ShortSummaryEvent,
+    TitleData,
+    TitleEvent,
+    TopicEvent,
+    TranscriptEvent,
+    TranscriptWordsEvent,
+    WaveformData,
+    WaveformEvent,
+)
+from reflector.domain.status import TranscriptStatus
 from reflector.domain.summary import Topic
+from reflector.errors import BadInputError
 from reflector.intelligence import SummaryOptions, load_writer
-from reflector.llm import LlmSettings
 from reflector.pipelines.file import (
     AUTO_SUMMARY_SECONDS,
     NO_SPEECH_NOTE,
@@ -41,7 +63,8 @@ from reflector.pipelines.file import (
     load_engine,
     recognize_speech,
 )
-from reflector.pipelines.publish import emit, publish_user_event
+from reflector.pipelines.lifecycle import set_status
+from reflector.pipelines.publish import emit
 from reflector.settings import Settings
 from reflector.vad import SpeechRegion, shared_vad
 
@@ -50,7 +73,7 @@ log = structlog.get_logger(__name__)
 FILE_STAGES = ("prepare", "transcribe", "diarize", "summarize", "finish")
 
 
-class StageFailed(Exception):
+class StageFailed(BadInputError):
     """A failure that retrying cannot fix (bad audio, a missing model): the job ends in error."""
 
 
@@ -89,14 +112,16 @@ class StageContext:
     def key(self, name: str) -> str:
         return f"transcripts/{self.transcript_id}/{name}"
 
-    async def emit(self, event_type: str, data: dict[str, Any]) -> None:
-        await emit(self.sessions, self.bus, self.transcript_id, event_type, data)
+    async def emit(self, event: TranscriptEvent) -> None:
+        await emit(self.sessions, self.bus, self.transcript_id, event)
 
-    def emit_from_thread(
-        self, loop: asyncio.AbstractEventLoop, event_type: str, data: dict
-    ) -> None:
+    def emit_from_thread(self, loop: asyncio.AbstractEventLoop, event: TranscriptEvent) -> None:
         """For callbacks inside the worker thread: wait until the event is stored."""
-        asyncio.run_coroutine_threadsafe(self.emit(event_type, data), loop).result()
+        asyncio.run_coroutine_threadsafe(self.emit(event), loop).result()
+
+    async def set_status(self, status: TranscriptStatus) -> None:
+        """The row, the ``STATUS`` event and the owner's user event (see ``lifecycle``)."""
+        await set_status(self.sessions, self.bus, self.transcript_id, status)
 
     async def transcript_row(self) -> TranscriptRow:
         async with self.sessions() as session:
@@ -134,15 +159,9 @@ class StageContext:
         return json.loads(await self.blobs.get_bytes(self.key(f"stages/{name}.json")))
 
     def transcribe_options(self) -> TranscribeOptions:
-        s = self.settings
-        return TranscribeOptions(
-            model=self.options.model,
+        return TranscribeOptions.for_asr(
+            self.settings.asr_options(self.options.model),
             language=self.options.language,
-            beam_size=s.asr_beam_size,
-            batch_size=s.asr_batch_size,
-            device=s.asr_device,
-            compute_type=s.asr_compute_type,
-            cpu_threads=s.asr_cpu_threads,
             diarize=self.options.diarize,
             speakers=DiarizationOptions(),
             summarize=self.options.summarize,
@@ -152,10 +171,7 @@ class StageContext:
 
 async def _prepare(ctx: StageContext) -> None:
     """Decode the upload, store the MP3 everyone plays, the waveform and the duration."""
-    await ctx.update(status="processing", error=None)
-    await ctx.emit("STATUS", {"value": "processing"})
-    await publish_user_event(ctx.bus, ctx.user_id, "TRANSCRIPT_STATUS", ctx.transcript_id,
-                             value="processing")  # fmt: skip
+    await ctx.set_status(TranscriptStatus.PROCESSING)
     samples = await ctx.samples()
     duration = round(len(samples) / SAMPLE_RATE, 3)
     mp3 = ctx.workdir / "audio.mp3"
@@ -163,8 +179,8 @@ async def _prepare(ctx: StageContext) -> None:
     await ctx.blobs.put_file(ctx.key("audio.mp3"), mp3, "audio/mpeg")
     peaks = [round(p, 4) for p in await asyncio.to_thread(peak_waveform, samples)]
     await ctx.update(audio_key=ctx.key("audio.mp3"), duration=duration, waveform=peaks)
-    await ctx.emit("DURATION", {"duration": duration})
-    await ctx.emit("WAVEFORM", {"waveform": peaks})
+    await ctx.emit(DurationEvent(data=DurationData(duration=duration)))
+    await ctx.emit(WaveformEvent(data=WaveformData(waveform=peaks)))
 
 
 async def _transcribe(ctx: StageContext) -> None:
@@ -174,8 +190,7 @@ async def _transcribe(ctx: StageContext) -> None:
 
     def on_words(words: list[Word]) -> None:
         text = "".join(w.text for w in words).strip()
-        data = {"text": text, "words": [w.model_dump(mode="json") for w in words]}
-        ctx.emit_from_thread(loop, "TRANSCRIPT", data)
+        ctx.emit_from_thread(loop, TranscriptWordsEvent(data=FileWordsData(text=text, words=words)))
 
     def work():
         try:
@@ -241,11 +256,11 @@ async def _diarize(ctx: StageContext) -> None:
         row = await repository.get_transcript(session, ctx.transcript_id, None)
         row.notes = notes
         await session.commit()
-    await ctx.emit("SEGMENTS", {"segments": [s.model_dump(mode="json") for s in segments]})
+    await ctx.emit(SegmentsEvent(data=SegmentsData(segments=segments)))
 
 
 def _writer_loader(settings: Settings) -> Callable[[], Any]:
-    llm = LlmSettings()
+    llm = settings.llm
     return lambda: load_writer(llm, settings.data_dir)
 
 
@@ -263,7 +278,7 @@ async def _summarize(ctx: StageContext) -> None:
     loop = asyncio.get_running_loop()
 
     def on_topic(topic: Topic) -> None:
-        ctx.emit_from_thread(loop, "TOPIC", topic.model_dump(mode="json"))
+        ctx.emit_from_thread(loop, TopicEvent(data=topic))
 
     def work() -> Transcript:
         writer = _writer_loader(ctx.settings)()
@@ -277,21 +292,15 @@ async def _summarize(ctx: StageContext) -> None:
         row = await repository.get_transcript(session, ctx.transcript_id, None)
         row.notes = [*transcript.notes, *summary.notes]
         await session.commit()
-    await ctx.emit("FINAL_TITLE", {"title": summary.title})
-    await ctx.emit("FINAL_SHORT_SUMMARY", {"short_summary": summary.short_summary})
-    await ctx.emit("FINAL_LONG_SUMMARY", {"long_summary": summary.long_summary})
-    await ctx.emit("ACTION_ITEMS", summary.action_items.model_dump(mode="json"))
-    await ctx.emit(
-        "PARTICIPANTS",
-        {"participants": [p.model_dump(mode="json") for p in summary.participants]},
-    )
+    await ctx.emit(TitleEvent(data=TitleData(title=summary.title)))
+    await ctx.emit(ShortSummaryEvent(data=ShortSummaryData(short_summary=summary.short_summary)))
+    await ctx.emit(LongSummaryEvent(data=LongSummaryData(long_summary=summary.long_summary)))
+    await ctx.emit(ActionItemsEvent(data=summary.action_items))
+    await ctx.emit(ParticipantsEvent(data=ParticipantsData(participants=summary.participants)))
 
 
 async def _finish(ctx: StageContext) -> None:
-    await ctx.update(status="ended")
-    await ctx.emit("STATUS", {"value": "ended"})
-    await publish_user_event(ctx.bus, ctx.user_id, "TRANSCRIPT_STATUS", ctx.transcript_id,
-                             value="ended")  # fmt: skip
+    await ctx.set_status(TranscriptStatus.ENDED)
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[StageContext], Awaitable[None]]] = {

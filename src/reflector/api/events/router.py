@@ -1,44 +1,45 @@
-"""WebSockets: a transcript's events (stored ones replayed, then live) and a user's events."""
+"""A transcript's events (stored ones replayed, then live) and a user's events, on WebSockets;
+the stored ones also over plain HTTP, which puts every event model in the OpenAPI schema."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Annotated
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
-from reflector.api.auth import current_user
-from reflector.api.problems import Problem
+from reflector.api.deps import (
+    Session,
+    User,
+    accept_reader,
+    authenticate_websocket,
+    readable_transcript,
+    websocket_state,
+)
 from reflector.bus import BusError, transcript_channel, user_channel
 from reflector.db import repository
+from reflector.domain.events import TranscriptEvent
 
 router = APIRouter(tags=["events"])
 
-_POLICY_VIOLATION = 1008
+_LAST_ID = 2**63 - 1
+"""The largest event id the databases store."""
 
 
-async def authenticate_websocket(websocket: WebSocket):
-    try:
-        return await current_user(websocket)  # type: ignore[arg-type]
-    except Problem as problem:
-        await websocket.close(code=_POLICY_VIOLATION, reason=problem.detail[:120])
-        return None
-
-
-async def accept_reader(websocket: WebSocket, transcript_id: str) -> bool:
-    """Accept the socket if its user may read the transcript; else close it (1008), False."""
-    state = websocket.app.state.reflector
-    user = await authenticate_websocket(websocket)
-    if user is None:
-        return False
-    async with state.sessions() as session:
-        try:
-            await repository.get_readable_transcript(session, transcript_id, user.id)
-        except repository.NotFound:
-            await websocket.close(code=_POLICY_VIOLATION, reason="transcript not found")
-            return False
-    await websocket.accept()
-    return True
+@router.get("/v1/transcripts/{transcript_id}/events", response_model=list[TranscriptEvent])
+async def list_events(
+    transcript_id: str,
+    session: Session,
+    user: User,
+    after_id: Annotated[
+        int, Query(ge=0, le=_LAST_ID, description="Only the events stored after this one.")
+    ] = 0,
+) -> list[TranscriptEvent]:
+    """The transcript's stored events, in order: what the WebSocket at the same path replays
+    before it follows new ones. Each event's ``type`` says which model its ``data`` has."""
+    row = await readable_transcript(session, transcript_id, user)
+    return await repository.stored_events(session, row.id, after_id)
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
@@ -54,16 +55,16 @@ async def transcript_events(websocket: WebSocket, transcript_id: str) -> None:
     The live subscription opens *before* the replay is read, and events already replayed are
     skipped by id, so nothing falls between the two.
     """
-    state = websocket.app.state.reflector
+    state = websocket_state(websocket)
     if not await accept_reader(websocket, transcript_id):
         return
 
     async def replay() -> int:
         last = 0
         async with state.sessions() as session:
-            for event in await repository.events_after(session, transcript_id):
-                await websocket.send_json({"id": event.id, "type": event.type, "data": event.data})
-                last = event.id
+            for event in await repository.stored_events(session, transcript_id):
+                await websocket.send_json(event.model_dump(mode="json"))
+                last = event.id or 0
         return last
 
     await _forward(websocket, state.bus, transcript_channel(transcript_id), replay)
@@ -72,7 +73,7 @@ async def transcript_events(websocket: WebSocket, transcript_id: str) -> None:
 @router.websocket("/v1/events")
 async def user_events(websocket: WebSocket) -> None:
     """Created, status changed and deleted, for all of the user's transcripts."""
-    state = websocket.app.state.reflector
+    state = websocket_state(websocket)
     user = await authenticate_websocket(websocket)
     if user is None:
         return

@@ -17,41 +17,19 @@ from collections.abc import Sequence
 
 import numpy as np
 import structlog
-from prometheus_client import Histogram
 
+from reflector.api.live.metrics import CAPTION_DELAY_SECONDS, SPEECH_DELAY_SECONDS
 from reflector.api.state import AppState
 from reflector.bus import EventBus
 from reflector.bus.channels import speech_channel
 from reflector.domain import Word
+from reflector.domain.events import TranslationEvent
 from reflector.live.translation import Caption, CaptionTranslator, Sentence, SentenceAssembler
 from reflector.pipelines.publish import emit
 from reflector.translation import Translator
 from reflector.tts import SpeechSynthesizer
 
 log = structlog.get_logger(__name__)
-
-CAPTION_DELAY_SECONDS = Histogram(
-    "reflector_live_translation_caption_seconds",
-    "Seconds from a sentence becoming final to its translated caption being published",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0),
-)
-SPEECH_DELAY_SECONDS = Histogram(
-    "reflector_live_translation_speech_seconds",
-    "Seconds from a sentence becoming final to the first byte of its translated speech",
-    buckets=(0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 5.0),
-)
-
-
-def caption_data(caption: Caption) -> dict:
-    return {
-        "language": caption.language,
-        "index": caption.index,
-        "text": caption.text,
-        "source_text": caption.source_text,
-        "start": caption.start,
-        "end": caption.end,
-        "speaker": caption.speaker,
-    }
 
 
 class LiveTranslation:
@@ -102,8 +80,9 @@ class LiveTranslation:
     async def _handle(self, sentence: Sentence, finalised: float) -> None:
         captions = await asyncio.to_thread(self.captions.translate, sentence)
         for caption in captions:
-            await emit(self.state.sessions, self.bus, self.transcript_id, "TRANSLATION",
-                       caption_data(caption))  # fmt: skip
+            # A caption is its event's data (plus its timing, which is not sent).
+            event = TranslationEvent(data=caption)
+            await emit(self.state.sessions, self.bus, self.transcript_id, event)
             CAPTION_DELAY_SECONDS.observe(time.monotonic() - finalised)
         if self.synthesizer is not None:
             for caption in captions:

@@ -31,6 +31,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from reflector.audio import SAMPLE_RATE
+from reflector.errors import BadInputError
 
 CONNECT_TIMEOUT = 20.0
 """Seconds for a new peer to connect; an answer nobody uses must not hold a transcript."""
@@ -40,8 +41,10 @@ PIECE_SECONDS = 0.1
 STOP_MESSAGES = {"STOP", '{"type":"stop"}', '{"type": "stop"}'}
 
 
-class OfferError(ValueError):
+class OfferError(BadInputError, ValueError):
     """An SDP offer that cannot start a stream; the message says why."""
+
+    problem_type = "bad-sdp"
 
 
 def check_offer(sdp: str) -> None:
@@ -203,12 +206,6 @@ class _Resampler:
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
-def peer_registry(extras: dict[str, Any]) -> set[LivePeer]:
-    """The open peers of one app (closed at shutdown)."""
-    return extras.setdefault("webrtc_peers", set())
-
-
-async def close_peers(extras: dict[str, Any]) -> None:
+async def close_peers(peers: set[LivePeer]) -> None:
     """Close every open peer: their streams end and their sessions wrap up."""
-    peers = list(peer_registry(extras))
-    await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
+    await asyncio.gather(*(peer.close() for peer in list(peers)), return_exceptions=True)

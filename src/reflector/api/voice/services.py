@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from reflector.api.request_stats import RequestStats
+from reflector.api.voice.request_stats import RequestStats
 from reflector.cache import AsyncSpeechCache, async_speech_cache_from_settings
 from reflector.pipelines.speech import RecognizerConfig, SpeechRecognizer
 from reflector.resilience import BreakerBoard
@@ -44,10 +45,9 @@ class VoiceServices:
     def synthesizer(self) -> SpeechSynthesizer:
         with self._lock:
             if self._synthesizer is None:
+                count = self._fallback_counter("tts")
                 self._synthesizer = build_synthesizer(
-                    self.settings,
-                    self.breakers,
-                    on_fallback=lambda name, error: self._count_fallback(f"tts-{name}"),
+                    self.settings, self.breakers, on_fallback=count
                 )
             return self._synthesizer
 
@@ -65,27 +65,25 @@ class VoiceServices:
 
         with self._lock:
             if self._translator is None:
-                self._translator = build_translator(
-                    self.settings,
-                    self.breakers,
-                    on_fallback=lambda name, error: self._count_fallback(f"translation-{name}"),
-                )
+                count = self._fallback_counter("translation")
+                self._translator = build_translator(self.settings, self.breakers, on_fallback=count)
             return self._translator
 
-    def _count_fallback(self, backend: str) -> None:
-        self.fallbacks[backend] = self.fallbacks.get(backend, 0) + 1
+    def _fallback_counter(self, kind: str) -> Callable[[str, Exception], None]:
+        """Counts each fallback from the remote ``kind`` backend ``name`` as ``kind-name``."""
+
+        def count(name: str, error: Exception) -> None:
+            backend = f"{kind}-{name}"
+            self.fallbacks[backend] = self.fallbacks.get(backend, 0) + 1
+
+        return count
 
 
 def build_voice_services(settings: Settings) -> VoiceServices:
     recognizer = SpeechRecognizer(
         RecognizerConfig(
             data_dir=settings.data_dir,
-            default_model=settings.stt_model or settings.asr_model,
-            device=settings.asr_device,
-            compute_type=settings.asr_compute_type,
-            cpu_threads=settings.asr_cpu_threads,
-            beam_size=settings.asr_beam_size,
-            batch_size=settings.asr_batch_size,
+            asr=settings.asr_options(settings.stt_model),
             diarization_backend=settings.diarization_backend,
             diarization_url=settings.diarization_url,
             diarization_api_key=settings.diarization_api_key,

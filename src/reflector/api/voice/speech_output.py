@@ -8,40 +8,33 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from reflector.api.problems import Problem
-from reflector.api.voice_services import VoiceServices
+from reflector.api.voice.services import VoiceServices
+from reflector.audio.loudness import LoudnessOptions
 from reflector.cache import cached_render_async
 from reflector.tts import (
     EmptyTextError,
     InvalidSpeechInput,
-    InvalidSpeedError,
     RenderedSpeech,
     SpeechRequest,
     SpeechStream,
     TextTooLongError,
     TtsError,
-    UnknownVoiceError,
-    UnsupportedLanguageError,
     open_speech_stream,
 )
 from reflector.tts.types import check_text
 
-_SLUGS: list[tuple[type[Exception], int, str]] = [
-    (TextTooLongError, 413, "text-too-long"),
-    (EmptyTextError, 400, "empty-text"),
-    (InvalidSpeedError, 400, "bad-speed"),
-    (UnknownVoiceError, 400, "unknown-voice"),
-    (UnsupportedLanguageError, 400, "unsupported-language"),
-    (InvalidSpeechInput, 400, "bad-speech-request"),
-]
+_CALLERS_MISTAKES = (TextTooLongError, EmptyTextError, InvalidSpeechInput)
+"""Errors whose class names the answer (``status``, ``problem_type``), e.g. 413
+``text-too-long``, 400 ``unknown-voice``; sent with the slug as ``code`` too."""
 
 
 def speech_problem(error: Exception) -> Problem:
     """The problem document for a failed synthesis: the caller's mistake, or ours (503)."""
-    for kind, status, slug in _SLUGS:
-        if isinstance(error, kind):
-            return Problem(status, slug, str(error), code=slug)
+    if isinstance(error, _CALLERS_MISTAKES):
+        return Problem(error.status, error.problem_type, str(error), code=error.problem_type)
     if isinstance(error, TtsError):
         return Problem(503, "speech-unavailable", f"speech synthesis failed: {error}")
     if isinstance(error, ValueError):  # a format, rate or loudness setting out of range
@@ -49,11 +42,38 @@ def speech_problem(error: Exception) -> Problem:
     raise error
 
 
-def speech_request(max_chars: int, **fields) -> SpeechRequest:
+class SpeechFields(Protocol):
+    """What a speech request says, whichever body it came in."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def voice(self) -> str | None: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def speed(self) -> float: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def sample_rate(self) -> int | None: ...
+
+
+def speech_request(
+    max_chars: int, fields: SpeechFields, loudness: LoudnessOptions | None = None
+) -> SpeechRequest:
     """A validated request; invalid fields become 400s, too much text a 413."""
     try:
-        check_text(fields.get("text", ""), max_chars)
-        return SpeechRequest(**fields)
+        check_text(fields.text, max_chars)
+        return SpeechRequest(
+            text=fields.text,
+            voice=fields.voice,
+            language=fields.language,
+            speed=fields.speed,
+            format=fields.format,  # type: ignore[arg-type]
+            sample_rate=fields.sample_rate,
+            loudness=loudness,
+        )
     except (ValueError, TtsError) as error:
         raise speech_problem(error) from None
 

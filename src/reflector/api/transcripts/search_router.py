@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import html
-import math
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from reflector.api.deps import Session, User
-from reflector.api.schemas import Page, SearchHitOut
+from reflector.api.schemas import Page, page_of
+from reflector.api.transcripts.schemas import SearchHitOut
+from reflector.api.transcripts.service import search_hit_out
 from reflector.db import repository
 
 router = APIRouter(prefix="/v1", tags=["search"])
-
-
-def _safe_snippet(snippet: str) -> str:
-    """Escape everything, then restore only our own ``<mark>`` tags."""
-    escaped = html.escape(snippet or "", quote=False)
-    return escaped.replace("&lt;mark&gt;", "<mark>").replace("&lt;/mark&gt;", "</mark>")
 
 
 @router.get("/search", response_model=Page[SearchHitOut])
@@ -30,15 +24,4 @@ async def search(
     size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[SearchHitOut]:
     hits, total = await repository.search_transcripts(session, user.id, q, (page - 1) * size, size)
-    return Page[SearchHitOut](
-        items=[
-            SearchHitOut(
-                id=h.transcript_id, title=h.title, rank=h.rank, snippet=_safe_snippet(h.snippet)
-            )
-            for h in hits
-        ],
-        total=total,
-        page=page,
-        size=size,
-        pages=max(1, math.ceil(total / size)),
-    )
+    return page_of(SearchHitOut, [search_hit_out(h) for h in hits], total, page, size)

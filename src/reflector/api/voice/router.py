@@ -6,7 +6,6 @@ the text, the language, timed segments and the sentiment of what was said.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import tempfile
 import time
@@ -16,110 +15,24 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import iterate_in_threadpool
 
 from reflector.api.deps import State, User
 from reflector.api.problems import Problem
-from reflector.api.speech_input import save_base64, save_upload, too_large, unusable_audio
-from reflector.api.speech_output import open_stream, render_cached, speech_request
-from reflector.api.state import AppState
-from reflector.audio import AudioError
-from reflector.audio.formats import AudioFormat
+from reflector.api.schemas import validation_details
+from reflector.api.voice.schemas import SttJson, SttResponse, TtsBody, VoiceOut
+from reflector.api.voice.service import recognize, stt_response
+from reflector.api.voice.speech_input import save_base64, save_upload, too_large
+from reflector.api.voice.speech_output import open_stream, render_cached, speech_request
 from reflector.audio.loudness import LoudnessOptions
-from reflector.domain import Transcript
 from reflector.nlp import Sentiment, analyze_sentiment
-from reflector.pipelines.speech import RecognitionRequest, RecognitionRequestError
+from reflector.pipelines.speech import RecognitionRequest
 
 router = APIRouter(tags=["voice"])
 
 _MULTIPART_OVERHEAD = 64 * 1024
 """Bytes of form fields and boundaries allowed on top of the audio limit."""
-
-
-class SttJson(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    audio: str = Field(description="base64 audio in any format ffmpeg reads (data: URLs too)")
-    language: str | None = Field(default=None, max_length=8)
-    model: str | None = Field(default=None, max_length=200)
-    diarize: bool = False
-
-
-class SttWord(BaseModel):
-    word: str
-    start: float
-    end: float
-    probability: float
-
-
-class SttSegment(BaseModel):
-    start: float
-    end: float
-    text: str
-    speaker: int | None
-    words: list[SttWord]
-
-
-class SentimentOut(BaseModel):
-    label: str
-    score: float
-    positive: float
-    negative: float
-    neutral: float
-
-
-class SttResponse(BaseModel):
-    text: str
-    language: str | None
-    language_probability: float | None
-    duration: float
-    segments: list[SttSegment]
-    sentiment: SentimentOut | None
-    latency_ms: float
-
-
-def sentiment_out(sentiment: Sentiment | None) -> SentimentOut | None:
-    return SentimentOut(**asdict(sentiment)) if sentiment else None
-
-
-def stt_response(transcript: Transcript, started: float) -> SttResponse:
-    return SttResponse(
-        text=transcript.text,
-        language=transcript.language,
-        language_probability=transcript.language_probability,
-        duration=transcript.duration,
-        segments=[
-            SttSegment(
-                start=s.start,
-                end=s.end,
-                text=s.text.strip(),
-                speaker=s.speaker,
-                words=[
-                    SttWord(
-                        word=w.text.strip(), start=w.start, end=w.end, probability=w.probability
-                    )
-                    for w in s.words
-                ],
-            )
-            for s in transcript.segments
-        ],
-        sentiment=sentiment_out(analyze_sentiment(transcript.text, transcript.language)),
-        latency_ms=round((time.perf_counter() - started) * 1000, 1),
-    )
-
-
-async def recognize_file(state: AppState, path: Path, request: RecognitionRequest) -> Transcript:
-    """Run the recogniser off the event loop; bad requests and bad audio become 400s."""
-    recognizer = state.voice.recognizer
-    try:
-        recognizer.check(request)
-    except RecognitionRequestError as error:
-        raise Problem(400, "unsupported-request", str(error)) from None
-    try:
-        return await asyncio.to_thread(recognizer.recognize, path, request)
-    except AudioError as error:
-        raise unusable_audio(error) from None
 
 
 def _form_value(form: Any, name: str) -> str | None:
@@ -164,7 +77,7 @@ async def speech_to_text(state: State, user: User, request: Request) -> SttRespo
                 "send multipart/form-data with a 'file' field, or application/json with "
                 "base64 'audio'",
             )  # fmt: skip
-        transcript = await recognize_file(state, path, speech)
+        transcript = await recognize(state, path, speech)
     return stt_response(transcript, started)
 
 
@@ -182,22 +95,7 @@ async def _read_capped(request: Request, cap: int, limit: int) -> bytes:
 def _describe(error: ValidationError) -> str:
     if any(e.get("type") == "json_invalid" for e in error.errors()):
         return "the request body is not valid JSON"
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-
-
-class TtsBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(description="what to say (at most REFLECTOR_MAX_TTS_CHARS characters)")
-    voice: str | None = Field(default=None, max_length=200, description="see GET /api/voices")
-    language: str | None = Field(default=None, max_length=16)
-    format: AudioFormat = "wav"
-    speed: float = 1.0
-    sample_rate: int | None = None
-    normalize: bool = Field(default=False, description="level the speech to target_dbfs")
-    target_dbfs: float = -20.0
-    compress: bool = Field(default=False, description="even out loud and quiet words")
-    stream: bool = Field(default=False, description="send audio sentence by sentence")
+    return validation_details(error)
 
 
 def _loudness(body: TtsBody) -> LoudnessOptions | None:
@@ -223,16 +121,7 @@ async def text_to_speech(state: State, user: User, body: TtsBody, request: Reque
     ``X-Cached`` and ``X-Sentiment`` headers; with ``Accept: application/json`` it is JSON with
     the audio in base64 instead."""
     voice = state.voice
-    speech = speech_request(
-        state.settings.max_tts_chars,
-        text=body.text,
-        voice=body.voice,
-        language=body.language,
-        speed=body.speed,
-        format=body.format,
-        sample_rate=body.sample_rate,
-        loudness=_loudness(body),
-    )
+    speech = speech_request(state.settings.max_tts_chars, body, _loudness(body))
     sentiment = analyze_sentiment(body.text, body.language or "en")
     with voice.stats.timed("tts"):
         if body.stream:
@@ -262,13 +151,6 @@ async def text_to_speech(state: State, user: User, body: TtsBody, request: Reque
         **_sentiment_headers(sentiment),
     }
     return Response(answer.speech.data, media_type=answer.speech.media_type, headers=headers)
-
-
-class VoiceOut(BaseModel):
-    id: str
-    name: str
-    language: str
-    backend: str
 
 
 @router.get("/api/voices", response_model=list[VoiceOut])

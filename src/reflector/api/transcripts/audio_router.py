@@ -10,9 +10,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from reflector.api.auth import current_user
 from reflector.api.deps import Session, State, User, readable_transcript
-from reflector.api.problems import Problem, not_found
-from reflector.api.schemas import AudioLink, WaveformOut
+from reflector.api.problems import Problem
 from reflector.api.signing import signed_query, verify
+from reflector.api.state import AppState
+from reflector.api.transcripts.schemas import AudioLink, WaveformOut
+from reflector.db import repository
 from reflector.db.tables import TranscriptRow
 
 router = APIRouter(prefix="/v1/transcripts", tags=["audio"])
@@ -41,7 +43,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-async def _audio_response(state, request: Request, row: TranscriptRow) -> Response:
+async def _audio_response(state: AppState, request: Request, row: TranscriptRow) -> Response:
     if row.audio_key is None:
         raise Problem(404, "no-audio", "this transcript has no audio (yet)")
     info = await state.blobs.stat(row.audio_key)
@@ -76,9 +78,7 @@ async def get_audio(
     if sig is not None and exp is not None:
         if not verify(state.secret_key, request.url.path, exp, sig):
             raise Problem(403, "bad-signature", "the audio link is invalid or has expired")
-        row = await session.get(TranscriptRow, transcript_id)
-        if row is None or row.deleted_at is not None:
-            raise not_found("transcript", transcript_id)
+        row = await repository.get_transcript(session, transcript_id, None)
     else:
         user = await current_user(request)
         row = await readable_transcript(session, transcript_id, user)

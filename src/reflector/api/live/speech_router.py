@@ -16,8 +16,7 @@ import contextlib
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from reflector.api.routers.events import accept_reader
-from reflector.api.state import AppState
+from reflector.api.deps import accept_reader, websocket_state
 from reflector.bus.channels import speech_channel
 
 router = APIRouter(tags=["live"])
@@ -25,7 +24,7 @@ router = APIRouter(tags=["live"])
 
 @router.websocket("/v1/transcripts/{transcript_id}/translations/{language}/speech")
 async def translated_speech(websocket: WebSocket, transcript_id: str, language: str) -> None:
-    state: AppState = websocket.app.state.reflector
+    state = websocket_state(websocket)
     if not await accept_reader(websocket, transcript_id):
         return
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):

@@ -7,10 +7,9 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from reflector.api.deps import State
-from reflector.api.routers.live import live_models_status
+from reflector.db.engine import check_database
 
 router = APIRouter(tags=["health"])
 
@@ -30,13 +29,9 @@ async def _check(name: str, probe) -> tuple[str, str]:
 
 @router.get("/readyz")
 async def readyz(state: State) -> JSONResponse:
-    async def database() -> None:
-        async with state.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-
     results = dict(
         await asyncio.gather(
-            _check("database", database),
+            _check("database", lambda: check_database(state.engine)),
             _check("storage", state.blobs.check),
             _check("bus", state.bus.check),
         )
@@ -48,7 +43,7 @@ async def readyz(state: State) -> JSONResponse:
         {
             "status": "ready" if ready else "not ready",
             "checks": results,
-            "live_models": live_models_status(state),
+            "live_models": state.live.models.status(),
         },
         status_code=200 if ready else 503,
     )

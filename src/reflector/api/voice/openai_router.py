@@ -12,26 +12,26 @@ import asyncio
 import base64
 import json
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool
 
 from reflector.api.deps import State, User
-from reflector.api.openai_shapes import diarized, rendered, usage, verbose
 from reflector.api.problems import Problem, openai_error
-from reflector.api.speech_input import save_upload, unusable_audio
-from reflector.api.speech_output import open_stream, render_cached, speech_request
 from reflector.api.state import AppState
-from reflector.api.voice_services import SPEECH_MODELS
-from reflector.audio import AudioError
+from reflector.api.voice.openai_shapes import diarized, rendered, usage, verbose
+from reflector.api.voice.schemas import SpeechBody
+from reflector.api.voice.service import check_recognition, recognize
+from reflector.api.voice.services import SPEECH_MODELS
+from reflector.api.voice.speech_input import save_upload
+from reflector.api.voice.speech_output import open_stream, render_cached, speech_request
 from reflector.domain import Transcript, Word
-from reflector.pipelines.speech import DIARIZING_MODELS, RecognitionRequest, RecognitionRequestError
-from reflector.tts import OPENAI_PCM_RATE, SpeechStream, split_sentences
+from reflector.pipelines.speech import DIARIZING_MODELS, RecognitionRequest
+from reflector.tts import SpeechStream, split_sentences
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
@@ -61,9 +61,9 @@ def _granularities(values: list[str] | None) -> set[str]:
 
 def _check_request(state: AppState, request: RecognitionRequest) -> None:
     try:
-        state.voice.recognizer.check(request)
-    except RecognitionRequestError as error:
-        raise openai_problem(400, "unsupported-request", str(error), param="model") from None
+        check_recognition(state, request)
+    except Problem as problem:
+        raise openai_problem(problem.status, problem.slug, problem.detail, param="model") from None
 
 
 async def _recognize(
@@ -71,16 +71,12 @@ async def _recognize(
     upload: UploadFile,
     request: RecognitionRequest,
     endpoint: str,
-    on_words=None,
+    on_words: Callable[[list[Word]], None] | None = None,
 ) -> Transcript:
-    voice = state.voice
-    _check_request(state, request)
-    with voice.stats.timed(endpoint), tempfile.TemporaryDirectory() as folder:
+    _check_request(state, request)  # before the upload is read
+    with state.voice.stats.timed(endpoint), tempfile.TemporaryDirectory() as folder:
         path = await save_upload(upload, Path(folder), state.settings.max_audio_bytes)
-        try:
-            return await asyncio.to_thread(voice.recognizer.recognize, path, request, on_words)
-        except AudioError as error:
-            raise unusable_audio(error) from None
+        return await recognize(state, path, request, on_words)
 
 
 def _answer(
@@ -204,18 +200,6 @@ async def get_model(state: State, user: User, model_id: str) -> dict[str, Any]:
     return _model_entry(model_id)
 
 
-class SpeechBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(max_length=200)
-    input: str
-    voice: str = Field(default="alloy", max_length=200)
-    instructions: str | None = Field(default=None, description="accepted; not used")
-    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
-    speed: float = 1.0
-    stream_format: Literal["audio", "sse"] = "audio"
-
-
 async def _sse_speech(stream: SpeechStream, characters: int) -> AsyncIterator[bytes]:
     async for data in iterate_in_threadpool(iter(stream)):
         yield _sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
@@ -234,14 +218,7 @@ async def create_speech(state: State, user: User, body: SpeechBody) -> Response:
                              f"use one of {', '.join(SPEECH_MODELS)}", param="model",
                              code="model_not_found")  # fmt: skip
     try:
-        speech = speech_request(
-            state.settings.max_tts_chars,
-            text=body.input,
-            voice=body.voice,
-            speed=body.speed,
-            format=body.response_format,
-            sample_rate=OPENAI_PCM_RATE if body.response_format == "pcm" else None,
-        )
+        speech = speech_request(state.settings.max_tts_chars, body)
     except Problem as problem:
         raise openai_problem(problem.status, problem.slug, problem.detail) from None
     with voice.stats.timed("speech"):

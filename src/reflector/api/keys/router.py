@@ -5,21 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from reflector.api.deps import Session, User
-from reflector.api.problems import not_found
-from reflector.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from reflector.api.keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from reflector.api.schemas import from_row
 from reflector.db import repository
+from reflector.db.tables import ApiKey
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 
 
-def _out(row) -> ApiKeyOut:
-    return ApiKeyOut(
-        id=row.id,
-        name=row.name,
-        prefix=row.prefix,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-    )
+def _out(row: ApiKey) -> ApiKeyOut:
+    return from_row(ApiKeyOut, row)
 
 
 @router.post("", status_code=201, response_model=ApiKeyCreated)
@@ -37,9 +32,6 @@ async def list_keys(session: Session, user: User) -> list[ApiKeyOut]:
 
 @router.delete("/{key_id}", status_code=204)
 async def revoke_key(key_id: str, session: Session, user: User) -> Response:
-    try:
-        await repository.revoke_api_key(session, user.id, key_id)
-    except repository.NotFound:
-        raise not_found("API key", key_id) from None
+    await repository.revoke_api_key(session, user.id, key_id)  # unknown: 404 not-found
     await session.commit()
     return Response(status_code=204)

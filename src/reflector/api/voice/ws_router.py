@@ -25,16 +25,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import iterate_in_threadpool
 
+from reflector.api.deps import authenticate_websocket, websocket_state
 from reflector.api.problems import Problem
-from reflector.api.routers.events import authenticate_websocket
-from reflector.api.routers.voice import recognize_file, stt_response
-from reflector.api.speech_input import save_base64
-from reflector.api.speech_output import open_stream, render_cached, speech_request
+from reflector.api.schemas import validation_details
 from reflector.api.state import AppState
-from reflector.audio.formats import AudioFormat
+from reflector.api.voice.schemas import AudioMessage, TextMessage
+from reflector.api.voice.service import recognize, stt_response
+from reflector.api.voice.speech_input import save_base64
+from reflector.api.voice.speech_output import open_stream, render_cached, speech_request
+from reflector.errors import BadInputError
 from reflector.nlp import analyze_sentiment
 from reflector.pipelines.speech import RecognitionRequest
 from reflector.tts import SpeechStream, split_sentences
@@ -42,28 +44,7 @@ from reflector.tts import SpeechStream, split_sentences
 router = APIRouter(tags=["voice"])
 
 
-class TextMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["text"]
-    text: str
-    voice: str | None = Field(default=None, max_length=200)
-    language: str | None = Field(default=None, max_length=16)
-    speed: float = 1.0
-    format: AudioFormat = "pcm"
-    sample_rate: int | None = None
-
-
-class AudioMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["audio"]
-    audio: str
-    language: str | None = Field(default=None, max_length=8)
-    model: str | None = Field(default=None, max_length=200)
-
-
-class MessageError(Exception):
+class MessageError(BadInputError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -83,8 +64,7 @@ def _parse(raw: str) -> TextMessage | AudioMessage | Literal["ping"]:
     try:
         return model.model_validate(message)
     except ValidationError as error:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise MessageError("bad-message", details) from None
+        raise MessageError("bad-message", validation_details(error)) from None
 
 
 async def _single_piece(data: bytes, text: str) -> AsyncIterator[tuple[bytes, str]]:
@@ -101,15 +81,7 @@ async def _stream_pieces(stream: SpeechStream) -> AsyncIterator[tuple[bytes, str
 async def _speak(websocket: WebSocket, state: AppState, message: TextMessage) -> None:
     voice = state.voice
     started = time.perf_counter()
-    request = speech_request(
-        state.settings.max_tts_chars,
-        text=message.text,
-        voice=message.voice,
-        language=message.language,
-        speed=message.speed,
-        format=message.format,
-        sample_rate=message.sample_rate,
-    )
+    request = speech_request(state.settings.max_tts_chars, message)
     sentiment = analyze_sentiment(message.text, message.language or "en")
     stream = None
     with voice.stats.timed("ws_tts"):
@@ -149,7 +121,7 @@ async def _transcribe(websocket: WebSocket, state: AppState, message: AudioMessa
     with state.voice.stats.timed("ws_stt"), tempfile.TemporaryDirectory() as folder:
         path = save_base64(message.audio, Path(folder), state.settings.max_audio_bytes)
         request = RecognitionRequest(language=message.language, model=message.model)
-        transcript = await recognize_file(state, path, request)
+        transcript = await recognize(state, path, request)
     answer = stt_response(transcript, started).model_dump(mode="json")
     await websocket.send_json({"type": "transcript", **answer})
 
@@ -160,7 +132,7 @@ async def _send_error(websocket: WebSocket, code: str, message: str) -> None:
 
 @router.websocket("/ws/voice")
 async def voice_socket(websocket: WebSocket) -> None:
-    state: AppState = websocket.app.state.reflector
+    state = websocket_state(websocket)
     if await authenticate_websocket(websocket) is None:
         return
     await websocket.accept()

@@ -1,0 +1,1 @@
+"""Live streams: audio in (WebSocket or WebRTC); live words and translations out."""

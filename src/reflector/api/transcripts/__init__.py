@@ -1,0 +1,1 @@
+"""Transcripts: create, read, change and delete them; their results, audio, exports and search."""

@@ -1,0 +1,351 @@
+"""What the transcript routes do, apart from HTTP: rows changed and committed, events published,
+rows turned into response bodies."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reflector.api.auth import CurrentUser
+from reflector.api.deps import owned_transcript, transcript_child
+from reflector.api.problems import Problem
+from reflector.api.schemas import from_row
+from reflector.api.state import AppState
+from reflector.api.transcripts.schemas import (
+    ActionItemOut,
+    ParticipantOut,
+    SearchHitOut,
+    SegmentOut,
+    SpeakerAssign,
+    TopicOut,
+    TranscriptCreate,
+    TranscriptOut,
+)
+from reflector.db import repository
+from reflector.db.tables import ActionItemRow, ParticipantRow, TranscriptRow, utcnow
+from reflector.domain import Segment, Word, build_segments
+from reflector.domain.events import (
+    CreatedData,
+    LabelledSegmentsData,
+    LongSummaryData,
+    LongSummaryEvent,
+    ParticipantEntriesData,
+    ParticipantsEvent,
+    SegmentsEvent,
+    ShortSummaryData,
+    ShortSummaryEvent,
+    TitleData,
+    TitleEvent,
+    TranscriptCreatedEvent,
+    TranscriptDeletedEvent,
+    TranscriptEvent,
+)
+from reflector.pipelines.publish import publish_user_event, record_and_publish
+
+_NOT_NULL = {"name", "share_mode", "locked", "reviewed"}
+_FINAL_EVENTS: dict[str, Callable[[str | None], TranscriptEvent]] = {
+    "title": lambda value: TitleEvent(data=TitleData(title=value)),
+    "short_summary": lambda value: ShortSummaryEvent(data=ShortSummaryData(short_summary=value)),
+    "long_summary": lambda value: LongSummaryEvent(data=LongSummaryData(long_summary=value)),
+}
+"""Fields a person may write over, and the event that tells listeners of the new value."""
+
+
+# --- rows as responses -------------------------------------------------------------------------
+
+
+def transcript_out(row: TranscriptRow) -> TranscriptOut:
+    return from_row(
+        TranscriptOut, row, has_audio=row.audio_key is not None, notes=list(row.notes or [])
+    )
+
+
+def participant_out(row: ParticipantRow) -> ParticipantOut:
+    return from_row(ParticipantOut, row, evidence=list(row.evidence or []))
+
+
+def action_item_out(row: ActionItemRow) -> ActionItemOut:
+    return from_row(ActionItemOut, row)
+
+
+def segments_out(segments: list[Segment], names: dict[int, str]) -> list[SegmentOut]:
+    return [
+        from_row(
+            SegmentOut,
+            segment,
+            index=index,
+            speaker_name=names.get(segment.speaker) if segment.speaker is not None else None,
+        )
+        for index, segment in enumerate(segments)
+    ]
+
+
+def safe_snippet(snippet: str) -> str:
+    """Escape everything, then restore only our own ``<mark>`` tags."""
+    escaped = html.escape(snippet or "", quote=False)
+    return escaped.replace("&lt;mark&gt;", "<mark>").replace("&lt;/mark&gt;", "</mark>")
+
+
+def search_hit_out(hit: repository.SearchHit) -> SearchHitOut:
+    return SearchHitOut(
+        id=hit.transcript_id, title=hit.title, rank=hit.rank, snippet=safe_snippet(hit.snippet)
+    )
+
+
+# --- transcripts -------------------------------------------------------------------------------
+
+
+def ensure_unlocked(row: TranscriptRow) -> None:
+    if row.locked:
+        raise Problem(423, "locked", "the transcript is locked; unlock it first (locked: false)")
+
+
+async def editable_transcript(
+    session: AsyncSession, transcript_id: str, user: CurrentUser
+) -> TranscriptRow:
+    """The user's own transcript, if it is not locked against changes (else 404 or 423)."""
+    row = await owned_transcript(session, transcript_id, user)
+    ensure_unlocked(row)
+    return row
+
+
+async def create_transcript(
+    state: AppState, session: AsyncSession, user_id: str, body: TranscriptCreate
+) -> TranscriptRow:
+    await repository.ensure_user(session, user_id)
+    row = TranscriptRow(user_id=user_id, **body.model_dump())
+    session.add(row)
+    await session.commit()
+    created = TranscriptCreatedEvent(transcript_id=row.id, data=CreatedData(name=row.name))
+    await publish_user_event(state.bus, user_id, created)
+    return row
+
+
+async def change_transcript(
+    state: AppState, session: AsyncSession, row: TranscriptRow, changes: dict[str, Any]
+) -> None:
+    """Write ``changes`` (only ``locked`` while the transcript is locked); a person's title or
+    summary is published like the pipeline's."""
+    if row.locked and set(changes) - {"locked"}:
+        ensure_unlocked(row)
+    for field, value in changes.items():
+        if value is None and field in _NOT_NULL:
+            raise Problem(422, "validation-error", f"{field} cannot be null")
+        setattr(row, field, value)
+    await session.commit()
+    for field, event in _FINAL_EVENTS.items():
+        if field in changes:
+            await record_and_publish(session, state.bus, row.id, event(changes[field]))
+
+
+async def delete_transcript(
+    state: AppState, session: AsyncSession, transcript_id: str, user: CurrentUser, permanent: bool
+) -> None:
+    """To the trash (restorable); with ``permanent``, destroyed with its audio."""
+    if permanent:
+        try:
+            row = await repository.get_transcript(session, transcript_id, user.id)
+        except repository.NotFound:
+            row = await owned_transcript(session, transcript_id, user, deleted=True)
+        await repository.destroy_transcript(session, row)
+        await session.commit()
+        await state.blobs.delete_prefix(f"transcripts/{transcript_id}/")
+    else:
+        row = await owned_transcript(session, transcript_id, user)
+        ensure_unlocked(row)
+        row.deleted_at = utcnow()
+        await session.commit()
+    await publish_user_event(
+        state.bus, user.id, TranscriptDeletedEvent(transcript_id=transcript_id)
+    )
+
+
+async def restore_transcript(session: AsyncSession, row: TranscriptRow) -> None:
+    row.deleted_at = None
+    await session.commit()
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+async def speaker_names(session: AsyncSession, transcript_id: str) -> dict[int, str]:
+    participants = await repository.load_participants(session, transcript_id)
+    return {p.speaker: p.name for p in participants if p.speaker is not None}
+
+
+async def segments(session: AsyncSession, transcript_id: str) -> list[SegmentOut]:
+    loaded = await repository.load_segments(session, transcript_id)
+    return segments_out(loaded, await speaker_names(session, transcript_id))
+
+
+async def topics(session: AsyncSession, transcript_id: str) -> list[TopicOut]:
+    loaded = await repository.load_segments(session, transcript_id)
+    result = []
+    for topic in await repository.load_topics(session, transcript_id):
+        covered = list(range(topic.first_segment, min(topic.last_segment + 1, len(loaded))))
+        words = [w for i in covered for w in loaded[i].words]
+        per_speaker: dict[str, list[Word]] = {}
+        for word in words:
+            per_speaker.setdefault(str(word.speaker), []).append(word)
+        result.append(
+            from_row(TopicOut, topic, segments=covered, words=words, words_per_speaker=per_speaker)
+        )
+    return result
+
+
+async def participants(session: AsyncSession, transcript_id: str) -> list[ParticipantOut]:
+    return [participant_out(p) for p in await repository.load_participants(session, transcript_id)]
+
+
+async def action_items(session: AsyncSession, transcript_id: str) -> list[ActionItemOut]:
+    return [action_item_out(i) for i in await repository.load_action_items(session, transcript_id)]
+
+
+# --- participants ------------------------------------------------------------------------------
+
+
+async def participant(
+    session: AsyncSession, transcript_id: str, participant_id: str
+) -> ParticipantRow:
+    return await transcript_child(
+        session, ParticipantRow, participant_id, transcript_id, "participant"
+    )
+
+
+async def _speaker_free(
+    session: AsyncSession, transcript_id: str, speaker: int | None, keep: str | None = None
+) -> None:
+    """A speaker number has one name: a person's name replaces a detected one."""
+    if speaker is None:
+        return
+    for other in await repository.load_participants(session, transcript_id):
+        if other.speaker == speaker and other.id != keep:
+            if other.source == "detected":
+                await session.delete(other)
+            else:
+                raise Problem(
+                    409,
+                    "speaker-taken",
+                    f"speaker {speaker} is already {other.name!r} (participant {other.id})",
+                )
+
+
+async def _participants_changed(state: AppState, session: AsyncSession, transcript_id: str) -> None:
+    data = ParticipantEntriesData(participants=await participants(session, transcript_id))
+    await record_and_publish(session, state.bus, transcript_id, ParticipantsEvent(data=data))
+
+
+async def add_participant(
+    state: AppState, session: AsyncSession, transcript_id: str, name: str, speaker: int | None
+) -> ParticipantRow:
+    await _speaker_free(session, transcript_id, speaker)
+    row = ParticipantRow(transcript_id=transcript_id, speaker=speaker, name=name, source="user")
+    session.add(row)
+    await session.commit()
+    await _participants_changed(state, session, transcript_id)
+    return row
+
+
+async def change_participant(
+    state: AppState,
+    session: AsyncSession,
+    transcript_id: str,
+    participant_id: str,
+    changes: dict[str, Any],
+) -> ParticipantRow:
+    row = await participant(session, transcript_id, participant_id)
+    if "speaker" in changes:
+        await _speaker_free(session, transcript_id, changes["speaker"], keep=row.id)
+    for field, value in changes.items():
+        if field == "name" and value is None:
+            raise Problem(422, "validation-error", "name cannot be null")
+        setattr(row, field, value)
+    row.source = "user"  # a person confirmed or corrected it
+    row.confidence = 1.0
+    await session.commit()
+    await _participants_changed(state, session, transcript_id)
+    return row
+
+
+async def remove_participant(
+    state: AppState, session: AsyncSession, transcript_id: str, participant_id: str
+) -> None:
+    await session.delete(await participant(session, transcript_id, participant_id))
+    await session.commit()
+    await _participants_changed(state, session, transcript_id)
+
+
+# --- speakers ----------------------------------------------------------------------------------
+
+
+async def _relabel(
+    state: AppState,
+    session: AsyncSession,
+    row: TranscriptRow,
+    speaker: int | None,
+    chosen: Callable[[Word], bool],
+) -> list[SegmentOut]:
+    """Give the ``chosen`` words to ``speaker``, rebuild the segments, store and publish them."""
+    words = [
+        w.model_copy(update={"speaker": speaker}) if chosen(w) else w
+        for s in await repository.load_segments(session, row.id)
+        for w in s.words
+    ]
+    rebuilt = build_segments(words)
+    await repository.replace_segments(session, row.id, rebuilt)
+    await session.commit()
+    out = segments_out(rebuilt, await speaker_names(session, row.id))
+    event = SegmentsEvent(data=LabelledSegmentsData(segments=out))
+    await record_and_publish(session, state.bus, row.id, event)
+    return out
+
+
+async def assign_speaker(
+    state: AppState, session: AsyncSession, row: TranscriptRow, body: SpeakerAssign
+) -> list[SegmentOut]:
+    """Words whose middle lies in ``[start, end]`` get the speaker (or the participant's, who
+    gets a new number if they had none)."""
+    if body.end <= body.start:
+        raise Problem(422, "validation-error", "end must be after start")
+    if (body.speaker is None) == (body.participant_id is None):
+        raise Problem(422, "validation-error", "give exactly one of speaker or participant_id")
+    speaker = body.speaker
+    if body.participant_id is not None:
+        person = await participant(session, row.id, body.participant_id)
+        if person.speaker is None:
+            used = {
+                w.speaker for s in await repository.load_segments(session, row.id) for w in s.words
+            }
+            person.speaker = max((s for s in used if s is not None), default=-1) + 1
+        speaker = person.speaker
+    return await _relabel(
+        state, session, row, speaker, lambda w: body.start <= (w.start + w.end) / 2 <= body.end
+    )
+
+
+async def merge_speakers(
+    state: AppState, session: AsyncSession, row: TranscriptRow, speakers: list[int], into: int
+) -> list[SegmentOut]:
+    merged = set(speakers) - {into}
+    for person in await repository.load_participants(session, row.id):
+        if person.speaker in merged:
+            await session.delete(person)
+    return await _relabel(state, session, row, into, lambda w: w.speaker in merged)
+
+
+# --- action items ------------------------------------------------------------------------------
+
+
+async def change_action_item(
+    session: AsyncSession, transcript_id: str, item_id: str, changes: dict[str, Any]
+) -> ActionItemRow:
+    item = await transcript_child(session, ActionItemRow, item_id, transcript_id, "action item")
+    for field, value in changes.items():
+        if value is None and field in {"text", "done"}:
+            raise Problem(422, "validation-error", f"{field} cannot be null")
+        setattr(item, field, value)
+    await session.commit()
+    return item

@@ -1,0 +1,1 @@
+"""Uploads: resumable and single-request uploads of a recording, and (re)processing."""

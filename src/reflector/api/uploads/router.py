@@ -1,0 +1,112 @@
+"""Resumable uploads, then processing.
+
+1. ``POST /v1/transcripts/{id}/uploads`` ``{filename, size?}`` opens an upload;
+2. ``PUT …/uploads/{upload_id}?offset=N`` appends a chunk (raw bytes) at byte ``N``, which must
+   be exactly what was received so far; after a dropped connection, ``GET …/uploads/{upload_id}``
+   says where to resume;
+3. ``POST …/uploads/{upload_id}/complete`` checks that the file has an audio stream, stores it
+   and starts processing.
+
+``POST /v1/transcripts/{id}/upload`` does all three with one request body, for small files and
+``curl -T``. Bodies are streamed to disk chunk by chunk, never held in memory.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from reflector.api.deps import Session, State, User, owned_transcript
+from reflector.api.problems import Problem
+from reflector.api.transcripts.schemas import TranscriptOut
+from reflector.api.transcripts.service import transcript_out
+from reflector.api.uploads import service
+from reflector.api.uploads.schemas import JobOut, UploadCreate, UploadOut
+
+router = APIRouter(prefix="/v1/transcripts", tags=["uploads"])
+
+
+@router.post("/{transcript_id}/uploads", status_code=201, response_model=UploadOut)
+async def open_upload(
+    transcript_id: str, body: UploadCreate, session: Session, state: State, user: User
+) -> UploadOut:
+    row = await owned_transcript(session, transcript_id, user)
+    service.ensure_not_busy(row)
+    upload = await service.open_upload(state, session, row.id, body.filename, body.size)
+    return service.upload_out(upload)
+
+
+@router.get("/{transcript_id}/uploads/{upload_id}", response_model=UploadOut)
+async def upload_status(
+    transcript_id: str, upload_id: str, session: Session, user: User
+) -> UploadOut:
+    row = await owned_transcript(session, transcript_id, user)
+    return service.upload_out(await service.upload(session, row.id, upload_id))
+
+
+@router.put("/{transcript_id}/uploads/{upload_id}", response_model=UploadOut)
+async def upload_chunk(
+    transcript_id: str,
+    upload_id: str,
+    request: Request,
+    session: Session,
+    state: State,
+    user: User,
+    offset: int = Query(ge=0),
+) -> UploadOut:
+    row = await owned_transcript(session, transcript_id, user)
+    upload = await service.upload(session, row.id, upload_id)
+    await service.append_chunk(state, session, upload, request, offset)
+    return service.upload_out(upload)
+
+
+Summarize = Annotated[
+    bool | None,
+    Query(description="Title, topics, summaries, action items; default: recordings over 1 min"),
+]
+
+
+@router.post("/{transcript_id}/uploads/{upload_id}/complete", response_model=TranscriptOut)
+async def complete_upload(
+    transcript_id: str,
+    upload_id: str,
+    session: Session,
+    state: State,
+    user: User,
+    summarize: Summarize = None,
+) -> TranscriptOut:
+    row = await owned_transcript(session, transcript_id, user)
+    service.ensure_not_busy(row)
+    upload = await service.upload(session, row.id, upload_id)
+    await service.complete_upload(state, session, row, upload, summarize)
+    return transcript_out(row)
+
+
+@router.post("/{transcript_id}/upload", response_model=TranscriptOut)
+async def upload_whole(
+    transcript_id: str,
+    request: Request,
+    session: Session,
+    state: State,
+    user: User,
+    filename: str = Query(default="", max_length=500),
+    summarize: Summarize = None,
+) -> TranscriptOut:
+    """One request: the body is the whole file (any size up to the limit, streamed)."""
+    row = await owned_transcript(session, transcript_id, user)
+    service.ensure_not_busy(row)
+    await service.upload_whole(state, session, row, request, filename, summarize)
+    return transcript_out(row)
+
+
+@router.post("/{transcript_id}/process", response_model=JobOut, status_code=202)
+async def reprocess(
+    transcript_id: str, session: Session, state: State, user: User, summarize: Summarize = None
+) -> JobOut:
+    """Run the whole pipeline again on the stored upload (e.g. after a model upgrade)."""
+    row = await owned_transcript(session, transcript_id, user)
+    service.ensure_not_busy(row)
+    if row.upload_key is None:
+        raise Problem(409, "no-audio", "nothing was uploaded to this transcript yet")
+    return service.job_out(await service.start_processing(state, session, row, summarize))
