@@ -9,12 +9,17 @@ from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reflector import __version__
+from reflector.api.body_limit import BodyLimit
+from reflector.api.docs import DOCS_PATH, install_docs
 from reflector.api.events import router as events
 from reflector.api.events.openapi import include_user_events
+from reflector.api.guards import TrustedHosts, WebSocketOrigins
+from reflector.api.headers import SecurityHeaders
 from reflector.api.health import router as health
 from reflector.api.keys import router as api_keys
 from reflector.api.live import router as live
@@ -106,14 +111,30 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.reflector.voice.cache.aclose()
             await engine.dispose()
 
-    app = FastAPI(
+    app = ReflectorApp(
         title="Reflector",
         version=__version__,
         description="Transcripts, speakers, summaries and live events for recordings.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_docs(app)
+    # Added innermost first: a request meets the trusted-host check, then CORS, the WebSocket
+    # origin check, the body limit and the URL check (security headers wrap them all).
     app.add_middleware(RejectNulInUrl)
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(WebSocketOrigins, settings=settings)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(TrustedHosts, settings=settings)
     for module in (
         transcripts,
         uploads,
@@ -134,6 +155,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_middleware(RequestTimer)
     return app
+
+
+class ReflectorApp(FastAPI):
+    """FastAPI with the security headers outside everything else, Starlette's own error
+    middleware included, so that even an unexpected error's 500 carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), docs_prefixes=(DOCS_PATH,))
 
 
 class RequestTimer:

@@ -8,17 +8,29 @@ speakers), without summaries, and with model names resolved the way API clients 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from reflector.asr import AsrConfig, ModelLocation, load_whisper_for, resolve_model
+import structlog
+
+from reflector.asr import (
+    BUNDLED_MODELS,
+    AsrConfig,
+    ModelLocation,
+    load_whisper_for,
+    resolve_model,
+)
 from reflector.diarization import make_diarizer
 from reflector.domain import Transcript, Word
 from reflector.errors import BadInputError
 from reflector.pipelines.file import TranscribeOptions, transcribe_file
+
+log = structlog.get_logger(__name__)
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 DEFAULT_MODEL_ALIASES = frozenset(
     {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize"}
@@ -64,9 +76,16 @@ class SpeechRecognizer:
         self._slots = threading.BoundedSemaphore(config.max_parallel)
 
     def model_name(self, requested: str | None) -> str:
+        """The model a request names: the default (``None``, an OpenAI name, or the configured
+        default's own name) or a bundled one. Never a path: a client does not choose files on
+        the server, nor learn where they are."""
         if requested is None or requested in DEFAULT_MODEL_ALIASES:
             return self.config.asr.model
-        return requested
+        if requested in BUNDLED_MODELS or requested == self.config.asr.model:
+            return requested
+        choices = ", ".join(["whisper-1", *BUNDLED_MODELS])
+        named = f" {requested!r}" if _PLAIN_NAME.fullmatch(requested) else ""  # not a path
+        raise RecognitionRequestError(f"unknown model{named}: use one of {choices}")
 
     def check(self, request: RecognitionRequest) -> ModelLocation:
         """Raise :class:`RecognitionRequestError` for a request that cannot work (before any audio
@@ -76,6 +95,9 @@ class SpeechRecognizer:
         try:
             location = resolve_model(name, self.config.data_dir)
         except Exception as error:  # ModelError, or a path that is not a model
+            if name not in BUNDLED_MODELS:  # a configured directory: its path stays in the log
+                log.warning("configured_model_unavailable", model=name, error=str(error))
+                raise RecognitionRequestError("the configured model is not available") from None
             raise RecognitionRequestError(f"model {name!r} is not available: {error}") from None
         if request.task == "translate" and not location.multilingual:
             raise RecognitionRequestError(

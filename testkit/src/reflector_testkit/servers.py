@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from reflector.api.app import create_app
+from reflector.api.hosts import LOOPBACK_NAMES
 from reflector.settings import Settings
 from reflector_testkit.ports import free_port
 
@@ -51,6 +52,8 @@ def server_settings(data_dir: Path, database_url: str | None, **overrides) -> Se
         "database_url": database_url,
         "asr_model": "tiny.en",
         "asr_beam_size": 1,
+        # Starlette's TestClient sends "Host: testserver"; real servers are reached on loopback.
+        "trusted_hosts": ["testserver", *LOOPBACK_NAMES],
         **overrides,
     }
     return Settings(**values)
