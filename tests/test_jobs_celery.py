@@ -347,10 +347,12 @@ def test_the_sweep_takes_only_jobs_that_no_worker_holds(tmp_path):
         sessions = make_sessionmaker(engine)
         async with sessions() as session:
             await repository.ensure_user(session, "u", "User")
-            session.add(TranscriptRow(id="t", user_id="u"))
+            # One transcript per job: the database holds one active job per transcript.
+            for job_id in jobs:
+                session.add(TranscriptRow(id=f"t-{job_id}", user_id="u"))
             await session.flush()
             for job_id, values in jobs.items():
-                session.add(JobRow(id=job_id, transcript_id="t", **values))
+                session.add(JobRow(id=job_id, transcript_id=f"t-{job_id}", **values))
             await session.commit()
         first = {o.job_id: o.next_stage for o in await take_orphans(sessions, requeue_after=600)}
         again = await take_orphans(sessions, requeue_after=600)

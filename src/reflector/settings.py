@@ -158,15 +158,37 @@ class Settings(BaseSettings):
     workers again, in case the broker lost its message (e.g. a restart without persistence)."""
     job_workers: int = Field(default=1, ge=1, le=64)
     """Jobs run at once by the in-process runner (each uses every core while it runs)."""
+    job_max_attempts: int = Field(default=3, ge=1, le=100)
+    """How many times one stage of a job may be started without finishing (its worker died,
+    was killed or ran out of memory) before the job fails for good: the same file never
+    crash-loops a worker."""
     auth_mode: Literal["single-user", "api-key"] = "single-user"
     """``single-user``: requests without a key act as the local user (embedded default);
     ``api-key``: every request needs an API key."""
+    allow_unauthenticated_network: bool = False
+    """Let ``serve`` listen on a non-loopback address in single-user mode, where anyone who
+    reaches the port acts as the local user: only behind a proxy that authenticates."""
+    trusted_hosts: list[str] | None = None
+    """``Host`` names the server answers (JSON list; ``*.example.org`` matches subdomains, ``*``
+    any); default: localhost, 127.0.0.1, ::1, ``host`` and the host of ``public_url``. Other
+    names get 400, which defeats DNS rebinding."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Web origins (``https://app.example.org``) allowed to call the API from a browser and to
+    open its WebSockets (JSON list); none by default: no CORS headers."""
+    max_request_bytes: int = Field(default=1024**2, ge=1024)
+    """Largest request body of a route without a limit of its own (JSON routes; default
+    1 MiB). Uploads and speech-to-text have theirs."""
     secret_key: str | None = None
     """Signs short-lived audio links; default: a random key kept in the data dir."""
     max_upload_bytes: int = Field(default=20 * 1024**3, ge=1)
     """Largest accepted upload (default 20 GiB)."""
     upload_chunk_bytes: int = Field(default=64 * 1024**2, ge=1024)
     """Largest single chunk of a resumable upload."""
+    upload_expiry_seconds: float = Field(default=24 * 3600.0, ge=60.0)
+    """An unfinished upload untouched this long is removed with its bytes (default 24 h)."""
+    max_audio_seconds: float = Field(default=4 * 3600.0, gt=0)
+    """Longest recording decoded (default 4 h): a file that decodes to more is refused, early,
+    before it fills the memory."""
 
     # --- voice API -------------------------------------------------------------------------
     stt_model: str | None = None

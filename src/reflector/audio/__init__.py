@@ -4,6 +4,7 @@ level loudness, change tempo, draw waveforms."""
 from reflector.audio.decode import (
     SAMPLE_RATE,
     AudioError,
+    AudioTooLongError,
     DecodedAudio,
     decode_file,
     iter_pcm_chunks,
@@ -40,6 +41,7 @@ __all__ = [
     "AudioError",
     "AudioFormat",
     "AudioFormatError",
+    "AudioTooLongError",
     "Compressor",
     "DecodedAudio",
     "LoudnessOptions",

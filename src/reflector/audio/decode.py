@@ -2,10 +2,17 @@
 
 Decoding streams frame by frame through a resampler into one growing buffer, so a long
 recording is held in memory once (a 3-hour file is ~690 MB of float32), never twice.
+
+Input is hostile until decoded: FFmpeg opens only local files (no network or other protocols,
+also not from inside a playlist) in audio and video container formats (:data:`CONTAINERS`),
+and a caller's ``max_seconds`` stops a file that decodes to more audio than that (a few KB of
+compressed silence can decode to days) as soon as the container states it or, when it does
+not, as soon as that much has been decoded.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -25,6 +32,38 @@ class AudioError(BadInputError):
     """An input that cannot be turned into audio; the message is meant for people."""
 
     problem_type = "unreadable-audio"
+
+
+class AudioTooLongError(AudioError):
+    """The recording is longer than the caller allows (``max_seconds``)."""
+
+    status = 413
+    problem_type = "audio-too-long"
+
+
+CONTAINERS = (
+    "aac,ac3,aiff,amr,amrnb,amrwb,ape,asf,au,avi,caf,dts,eac3,flac,flv,gsm,matroska,webm,mov,"
+    "mp4,m4a,3gp,3g2,mj2,mp3,mpeg,mpegts,mxf,nut,ogg,oma,rm,tta,voc,w64,wav,wv,xwma,dsf,tak,"
+    "mpc,mpc8,loas,truehd,mlp,shorten,dv"
+)
+"""FFmpeg demuxers an input may be read with: audio and video containers only. Playlists
+(HLS, DASH), concatenation scripts, image sequences and device or filter inputs, which can make
+FFmpeg read other files or addresses, are refused."""
+
+_OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": CONTAINERS}
+
+
+def _hms(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _too_long(path: Path, seconds: float | None, limit: float) -> AudioTooLongError:
+    length = f"{_hms(seconds)} of audio" if seconds is not None else "more audio than that"
+    return AudioTooLongError(
+        f"{path}: the recording is longer than the limit of {_hms(limit)} ({length})"
+    )
 
 
 @dataclass(frozen=True)
@@ -68,12 +107,20 @@ def _open(path: Path) -> av.container.InputContainer:
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty")
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        # "file:" so that no name is ever read as another protocol's address.
+        return av.open(
+            f"file:{path.resolve()}", metadata_errors="ignore", container_options=_OPEN_OPTIONS
+        )
     except (av.error.InvalidDataError, UnicodeDecodeError) as exc:
         raise AudioError(
             f"{path}: not an audio or video file FFmpeg can read (or the file is corrupt)"
         ) from exc
     except av.error.FFmpegError as exc:
+        if exc.errno == errno.EINVAL:  # what FFmpeg answers for a refused format
+            raise AudioError(
+                f"{path}: not an audio or video container (playlists, scripts and other inputs "
+                "that point to further files are refused)"
+            ) from exc
         raise AudioError(f"{path}: cannot be opened: {exc.strerror or exc}") from exc
 
 
@@ -111,13 +158,25 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
 def iter_pcm_chunks(
     path: str | os.PathLike[str],
     on_error: Callable[[Exception], None] | None = None,
+    max_seconds: float | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield 16 kHz mono float32 chunks of ``path`` as they are decoded.
 
     Undecodable packets in the middle of a file are skipped (reported to ``on_error``),
-    as FFmpeg does, so a damaged recording still yields what can be recovered.
+    as FFmpeg does, so a damaged recording still yields what can be recovered. With
+    ``max_seconds``, raises :class:`AudioTooLongError` once more than that has been decoded.
     """
     path = Path(path)
+    limit = None if max_seconds is None else math.ceil(max_seconds * SAMPLE_RATE)
+    yielded = 0
+    for chunk in _pcm_chunks(path, on_error):
+        yielded += len(chunk)
+        if limit is not None and yielded > limit:
+            raise _too_long(path, None, max_seconds)  # type: ignore[arg-type]
+        yield chunk
+
+
+def _pcm_chunks(path: Path, on_error: Callable[[Exception], None] | None) -> Iterator[np.ndarray]:
     with _open(path) as container:
         stream = _audio_stream(container, path)
         stream.thread_type = "AUTO"
@@ -169,15 +228,23 @@ class _GrowingBuffer:
 
 
 def decode_file(
-    path: str | os.PathLike[str], on_progress: ProgressCallback | None = None
+    path: str | os.PathLike[str],
+    on_progress: ProgressCallback | None = None,
+    max_seconds: float | None = None,
 ) -> DecodedAudio:
-    """Decode ``path`` to 16 kHz mono float32, raising :class:`AudioError` with a clear message."""
+    """Decode ``path`` to 16 kHz mono float32, raising :class:`AudioError` with a clear message.
+
+    ``max_seconds``: a longer recording raises :class:`AudioTooLongError`, before decoding
+    when the container states its duration, else once that much has been decoded.
+    """
     path = Path(path)
     info = probe(path)
+    if max_seconds is not None and info.duration is not None and info.duration > max_seconds:
+        raise _too_long(path, info.duration, max_seconds)
     expected = math.ceil((info.duration or 0) * SAMPLE_RATE) + SAMPLE_RATE
     buffer = _GrowingBuffer(expected)
     errors: list[Exception] = []
-    for chunk in iter_pcm_chunks(path, on_error=errors.append):
+    for chunk in iter_pcm_chunks(path, on_error=errors.append, max_seconds=max_seconds):
         buffer.append(chunk)
         if on_progress and info.duration:
             on_progress(min(buffer.size / SAMPLE_RATE / info.duration, 1.0))

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -194,6 +195,10 @@ class EventRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+ACTIVE_JOB_INDEX = "ux_jobs_active_transcript"
+ACTIVE_JOB_WHERE = "status IN ('queued', 'running')"
+
+
 class JobRow(Base):
     """A pipeline run. Finished stages are recorded, so a new worker resumes after the last one.
 
@@ -212,6 +217,10 @@ class JobRow(Base):
     stages_done: Mapped[list[str]] = mapped_column(JSON, default=list)
     current_stage: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """How many times a worker claimed the job (each Celery task of a job claims it once)."""
+    stage_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """How many times ``current_stage`` was started; a stage started
+    ``job_max_attempts`` times without finishing (its worker died each time) ends the job."""
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
@@ -219,7 +228,18 @@ class JobRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_jobs_status", "status"),)
+    __table_args__ = (
+        Index("ix_jobs_status", "status"),
+        # One job per transcript at a time, whoever asks: two concurrent requests to process
+        # a transcript cannot both create one.
+        Index(
+            ACTIVE_JOB_INDEX,
+            "transcript_id",
+            unique=True,
+            sqlite_where=text(ACTIVE_JOB_WHERE),
+            postgresql_where=text(ACTIVE_JOB_WHERE),
+        ),
+    )
 
 
 class UploadRow(Base):
@@ -234,6 +254,6 @@ class UploadRow(Base):
     """Announced total, if the client knows it."""
     received: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16), default="open")
-    """``open``, ``complete`` or ``rejected``."""
+    """``open``, ``complete``, ``rejected`` or ``expired`` (left unfinished too long)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,21 +1,53 @@
 """The embedded mode's job runner: a few asyncio workers inside the server process.
 
-Jobs are rows in the database, so on start the runner picks up every job that is queued or whose
-worker died (lease expired) — a restart loses nothing.
+Jobs are rows in the database, so on start the runner picks up every job that is queued, and
+every job that was running when this installation's server stopped, at once, whatever its
+lease: a restart loses nothing and waits for nothing. A job held by a runner on another machine
+is taken over when its lease runs out; a housekeeping loop looks for those (and removes
+abandoned uploads) every ``job_sweep_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
+from reflector.blobs.staging import UploadStaging
 from reflector.db.tables import JobRow, utcnow
+from reflector.jobs.housekeeping import expire_uploads
+from reflector.jobs.recovery import ACTIVE_STATUSES
 from reflector.jobs.runner import JobDeps, run_job, worker_id
 
 log = structlog.get_logger(__name__)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def previous_process(owner: str | None, me: str) -> bool:
+    """Whether a lease ``owner`` (``host:pid``) is a runner of this machine that is gone: the
+    server process that ran before this one (its pid may even be ours, in a container)."""
+    if owner is None:
+        return False
+    if owner == me:
+        return True
+    host, _, pid = owner.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return not _pid_alive(int(pid))
 
 
 class InProcessRunner:
@@ -25,26 +57,52 @@ class InProcessRunner:
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.tasks: list[asyncio.Task] = []
         self.owner = worker_id()
+        self._queued: set[str] = set()
+        """Jobs in the queue or running here, so a sweep does not queue one twice."""
 
     async def start(self) -> None:
-        async with self.deps.sessions() as session:
-            pending = await session.scalars(
-                select(JobRow.id)
-                .where(
-                    or_(
-                        JobRow.status == "queued",
-                        (JobRow.status == "running")
-                        & or_(JobRow.lease_expires < utcnow(), JobRow.lease_owner == self.owner),
-                    )
-                )
-                .order_by(JobRow.created_at)
-            )
-            for job_id in pending:
-                self.queue.put_nowait(job_id)
+        for job_id in await self._jobs_to_resume():
+            self._enqueue(job_id)
         self.tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
+        self.tasks.append(asyncio.create_task(self._housekeeping()))
+
+    async def _jobs_to_resume(self) -> list[str]:
+        """Queued jobs, and running ones that no live runner holds; the leases of this
+        machine's previous server process are released, so they can be claimed now."""
+        async with self.deps.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(JobRow.id, JobRow.status, JobRow.lease_owner, JobRow.lease_expires)
+                    .where(JobRow.pipeline == "file", JobRow.status.in_(ACTIVE_STATUSES))
+                    .order_by(JobRow.created_at)
+                )
+            ).all()
+            now = utcnow()
+            pending: list[str] = []
+            for job_id, status, owner, expires in rows:
+                if status == "queued" or owner is None:
+                    pending.append(job_id)
+                elif previous_process(owner, self.owner):
+                    # Conditional on the same owner: never take a lease someone renewed.
+                    await session.execute(
+                        update(JobRow)
+                        .where(JobRow.id == job_id, JobRow.lease_owner == owner)
+                        .values(lease_owner=None, lease_expires=None)
+                    )
+                    log.info("job_taken_over", job=job_id, previous_owner=owner)
+                    pending.append(job_id)
+                elif expires is not None and _as_aware(expires) < now:
+                    pending.append(job_id)
+            await session.commit()
+        return pending
+
+    def _enqueue(self, job_id: str) -> None:
+        if job_id not in self._queued:
+            self._queued.add(job_id)
+            self.queue.put_nowait(job_id)
 
     async def submit(self, job_id: str) -> None:
-        await self.queue.put(job_id)
+        self._enqueue(job_id)
 
     async def _work(self) -> None:
         while True:
@@ -57,7 +115,35 @@ class InProcessRunner:
             except Exception:
                 log.exception("job_runner_error", job=job_id)
             finally:
+                self._queued.discard(job_id)
                 self.queue.task_done()
+
+    async def _housekeeping(self) -> None:
+        settings = self.deps.settings
+        staging = UploadStaging(settings.data_dir / "uploads")
+        while True:
+            await asyncio.sleep(settings.job_sweep_seconds)
+            try:
+                for job_id in await self._expired_jobs():
+                    log.warning("job_requeued", job=job_id)
+                    self._enqueue(job_id)
+                await expire_uploads(self.deps.sessions, staging, settings.upload_expiry_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The database may be away for a moment; the next sweep tries again.
+                log.exception("housekeeping_failed")
+
+    async def _expired_jobs(self) -> list[str]:
+        async with self.deps.sessions() as session:
+            rows = await session.scalars(
+                select(JobRow.id).where(
+                    JobRow.pipeline == "file",
+                    JobRow.status == "running",
+                    or_(JobRow.lease_owner.is_(None), JobRow.lease_expires < utcnow()),
+                )
+            )
+            return [job_id for job_id in rows if job_id not in self._queued]
 
     async def join(self) -> None:
         """Wait until every submitted job has run (tests, orderly shutdown)."""
@@ -69,3 +155,8 @@ class InProcessRunner:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _as_aware(moment: datetime) -> datetime:
+    # SQLite gives back naive datetimes (stored in UTC).
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -152,6 +152,9 @@ async def run_job(
         workdir=workdir,
     )
     done = list(job.stages_done)
+    # Where the previous holder was when it stopped: a stage started and not finished.
+    interrupted = job.current_stage if job.current_stage not in (None, *done) else None
+    stage_attempts = job.stage_attempts
     renewer = asyncio.create_task(_renew(deps, job.id, owner))
     try:
         for stage in FILE_STAGES:
@@ -160,7 +163,20 @@ async def run_job(
             if stages is not None and stage not in stages:
                 await _set(deps, job.id, lease_owner=None, lease_expires=None)
                 return "partial"
-            await _set(deps, job.id, current_stage=stage)
+            stage_attempts = stage_attempts + 1 if stage == interrupted else 1
+            interrupted = None
+            limit = deps.settings.job_max_attempts
+            if stage_attempts > limit:
+                # Its worker died in this stage every time (killed, out of memory, a crash
+                # in native code): running it again would only take the next worker down.
+                message = (
+                    f"gave up after {limit} attempts: the worker stopped during the "
+                    f"{stage} stage each time (crashed, killed or out of memory)"
+                )
+                log.error("job_gave_up", job=job.id, stage=stage, attempts=limit)
+                await _fail(deps, job.id, job.transcript_id, message)
+                return "failed"
+            await _set(deps, job.id, current_stage=stage, stage_attempts=stage_attempts)
             progress = ProgressEvent(data=ProgressData(stage=stage))
             await emit(deps.sessions, deps.bus, job.transcript_id, progress)
             log.info("stage_started", job=job.id, stage=stage, worker=owner)
@@ -182,7 +198,11 @@ async def run_job(
         await _fail(deps, job.id, job.transcript_id, str(error))
         return "failed"
     except asyncio.CancelledError:
-        # Shutting down: let the lease run out so another worker resumes the job.
+        # Shutting down in order: not a crash, so the stage's start is not held against the
+        # job (its next start is a first attempt). The lease is kept until it runs out, or
+        # until this installation's next runner takes the job over at once.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(_set(deps, job.id, stage_attempts=0))
         raise
     except Exception as error:
         log.exception("stage_crashed", job=job.id)

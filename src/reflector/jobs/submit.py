@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reflector.bus import EventBus
-from reflector.db.tables import JobRow, TranscriptRow
+from reflector.db.tables import ACTIVE_JOB_INDEX, JobRow, TranscriptRow
 from reflector.domain.status import TranscriptStatus
+from reflector.errors import BadInputError
 from reflector.pipelines.lifecycle import announce_status, apply_status
 from reflector.pipelines.stages import JobOptions
 from reflector.settings import Settings
+
+
+class TranscriptBusy(BadInputError):
+    """The transcript already has a job queued or running (the database allows one)."""
+
+    status = 409
+    problem_type = "transcript-busy"
 
 
 async def create_job(
@@ -23,7 +32,8 @@ async def create_job(
 
     ``summarize``: ``None`` summarises recordings over a minute. Raises
     :class:`~reflector.domain.status.IllegalTransition` when the transcript cannot be
-    processed from its status.
+    processed from its status, and :class:`TranscriptBusy` (the session rolled back) when
+    another request started a job for it first.
     """
     options = JobOptions(
         model=settings.asr_model,
@@ -35,7 +45,16 @@ async def create_job(
     apply_status(transcript, TranscriptStatus.PROCESSING)
     job = JobRow(transcript_id=transcript.id, options=options.to_dict())
     session.add(job)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        # The partial unique index on active jobs: a concurrent request won the race.
+        await session.rollback()
+        if ACTIVE_JOB_INDEX in str(error.orig) or "jobs.transcript_id" in str(error.orig):
+            raise TranscriptBusy(
+                "the transcript is already being processed; wait until it ends"
+            ) from error
+        raise
     return job
 
 

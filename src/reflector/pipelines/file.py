@@ -71,6 +71,8 @@ class TranscribeOptions:
     summarize: bool | None = None
     """Topics, title, summaries and names; ``None``: for recordings over a minute."""
     summary: SummaryOptions = field(default_factory=SummaryOptions)
+    max_audio_seconds: float | None = None
+    """Longest recording decoded; a longer one is refused early. ``None``: no limit."""
 
     @classmethod
     def for_asr(cls, asr: AsrConfig, **choices: Any) -> TranscribeOptions:
@@ -122,7 +124,11 @@ def transcribe_file(
     engine = engine or load_engine(options, data_dir)
     progress.report("loading model", 1.0)
 
-    audio = decode_file(path, on_progress=lambda done: progress.report("decoding", done))
+    audio = decode_file(
+        path,
+        on_progress=lambda done: progress.report("decoding", done),
+        max_seconds=options.max_audio_seconds,
+    )
     samples = audio.samples
     duration = audio.duration
     notes: list[str] = []

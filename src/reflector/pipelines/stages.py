@@ -144,7 +144,9 @@ class StageContext:
             if not local.exists():
                 await self.blobs.download(row.upload_key, local)
             try:
-                audio = await asyncio.to_thread(decode_file, local)
+                audio = await asyncio.to_thread(
+                    decode_file, local, max_seconds=self.settings.max_audio_seconds
+                )
             except AudioError as error:
                 raise StageFailed(str(error)) from error
             self._samples = audio.samples

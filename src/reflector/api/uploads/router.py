@@ -1,11 +1,12 @@
 """Resumable uploads, then processing.
 
 1. ``POST /v1/transcripts/{id}/uploads`` ``{filename, size?}`` opens an upload;
-2. ``PUT …/uploads/{upload_id}?offset=N`` appends a chunk (raw bytes) at byte ``N``, which must
-   be exactly what was received so far; after a dropped connection, ``GET …/uploads/{upload_id}``
-   says where to resume;
-3. ``POST …/uploads/{upload_id}/complete`` checks that the file has an audio stream, stores it
-   and starts processing.
+2. ``PUT …/uploads/{upload_id}?offset=N`` writes a chunk (raw bytes) at byte ``N``: what was
+   received so far (or earlier, to rewrite); a chunk counts only once it has fully arrived, so
+   after a dropped connection ``GET …/uploads/{upload_id}`` says exactly where to resume;
+3. ``POST …/uploads/{upload_id}/complete`` checks the size, the client's checksum
+   (``Upload-Checksum: sha256 <digest>``, optional) and that the file has an audio stream,
+   stores it and starts processing.
 
 ``POST /v1/transcripts/{id}/upload`` does all three with one request body, for small files and
 ``curl -T``. Bodies are streamed to disk chunk by chunk, never held in memory.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 
 from reflector.api.deps import Session, State, User, owned_transcript
 from reflector.api.problems import Problem
@@ -75,11 +76,19 @@ async def complete_upload(
     state: State,
     user: User,
     summarize: Summarize = None,
+    upload_checksum: Annotated[
+        str | None,
+        Header(
+            alias="Upload-Checksum",
+            description="`sha256 <digest>` of the whole file (base64, or 64 hex digits); "
+            "a mismatch is refused with 422 and the upload is kept",
+        ),
+    ] = None,
 ) -> TranscriptOut:
     row = await owned_transcript(session, transcript_id, user)
     service.ensure_not_busy(row)
     upload = await service.upload(session, row.id, upload_id)
-    await service.complete_upload(state, session, row, upload, summarize)
+    await service.complete_upload(state, session, row, upload, summarize, upload_checksum)
     return transcript_out(row)
 
 

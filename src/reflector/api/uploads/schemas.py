@@ -22,7 +22,8 @@ class UploadOut(BaseModel):
     size: int | None
     received: int
     """Bytes stored so far: the offset of the next chunk."""
-    status: Literal["open", "complete", "rejected"]
+    status: Literal["open", "complete", "rejected", "expired"]
+    """``expired``: left unfinished longer than the server keeps uploads (removed)."""
 
 
 class JobOut(BaseModel):

@@ -4,7 +4,9 @@ into the blob store, and starting its processing."""
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,12 +18,17 @@ from reflector.api.schemas import from_row
 from reflector.api.state import AppState
 from reflector.api.uploads.schemas import JobOut, UploadOut
 from reflector.audio import AudioError, probe
+from reflector.blobs.staging import ChecksumError, UploadStaging, parse_checksum
 from reflector.db.tables import JobRow, TranscriptRow, UploadRow
 from reflector.domain.status import TranscriptStatus
 from reflector.jobs import submit
+from reflector.jobs.housekeeping import expire_uploads
 from reflector.pipelines.lifecycle import apply_status
 
 _BUSY = {TranscriptStatus.PROCESSING, TranscriptStatus.RECORDING}
+LOCK_WAIT_SECONDS = 30.0
+"""How long a request waits for another one writing to the same upload (a commit of one
+chunk takes well under this) before it is answered 409."""
 
 
 def upload_out(row: UploadRow) -> UploadOut:
@@ -39,8 +46,8 @@ def ensure_not_busy(row: TranscriptRow) -> None:
         raise Problem(423, "locked", "the transcript is locked; unlock it first (locked: false)")
 
 
-def _staging_path(state: AppState, upload_id: str) -> Path:
-    return state.settings.data_dir / "uploads" / f"{upload_id}.part"
+def staging(state: AppState) -> UploadStaging:
+    return UploadStaging(state.settings.data_dir / "uploads")
 
 
 def _safe_suffix(filename: str) -> str:
@@ -54,8 +61,7 @@ async def _new_upload(
     upload = UploadRow(transcript_id=transcript_id, filename=filename, size=size)
     session.add(upload)
     await session.commit()
-    path = _staging_path(state, upload.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = await asyncio.to_thread(staging(state).create, upload.id)
     return upload, path
 
 
@@ -65,8 +71,10 @@ async def open_upload(
     limit = state.settings.max_upload_bytes
     if size is not None and size > limit:
         raise Problem(413, "upload-too-large", f"{size} bytes is over the limit of {limit}")
-    upload, path = await _new_upload(state, session, transcript_id, filename, size)
-    path.write_bytes(b"")
+    # Uploads are staged on this server's disk, so this server also clears the abandoned
+    # ones (besides the in-process runner's housekeeping, which the Celery mode lacks).
+    await expire_uploads(state.sessions, staging(state), state.settings.upload_expiry_seconds)
+    upload, _ = await _new_upload(state, session, transcript_id, filename, size)
     return upload
 
 
@@ -79,50 +87,86 @@ def _ensure_open(upload: UploadRow) -> None:
         raise Problem(409, "upload-closed", f"the upload is {upload.status}")
 
 
-async def _append_body(request: Request, path: Path, limit: int) -> int:
-    """Stream the request body onto the end of ``path``; at most ``limit`` bytes."""
+async def _stream_body(request: Request, path: Path, limit: int) -> int:
+    """Stream the request body into ``path`` (created); at most ``limit`` bytes. On any
+    failure (a refused size, a dropped connection) ``path`` is removed: nothing half-received
+    is ever kept."""
     written = 0
-    handle = await asyncio.to_thread(open, path, "ab")
     try:
-        async for chunk in request.stream():
-            written += len(chunk)
-            if written > limit:
-                raise Problem(413, "chunk-too-large", f"more than {limit} bytes in one request")
-            await asyncio.to_thread(handle.write, chunk)
-        await asyncio.to_thread(handle.flush)
+        handle = await asyncio.to_thread(open, path, "wb")
+        try:
+            async for chunk in request.stream():
+                written += len(chunk)
+                if written > limit:
+                    raise Problem(413, "chunk-too-large", f"more than {limit} bytes in one request")
+                await asyncio.to_thread(handle.write, chunk)
+        finally:
+            await asyncio.to_thread(handle.close)
     except BaseException:
-        # Keep exactly the bytes received before this request: a retry resumes cleanly.
-        await asyncio.to_thread(handle.close)
+        path.unlink(missing_ok=True)
         raise
-    await asyncio.to_thread(handle.close)
     return written
+
+
+@contextlib.asynccontextmanager
+async def _exclusive(state: AppState, upload_id: str) -> AsyncIterator[None]:
+    """Hold the upload's lock; another request holding it for longer than a commit takes is
+    answered 409 ``upload-busy``."""
+    store = staging(state)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while (handle := await asyncio.to_thread(store.try_lock, upload_id)) is None:
+        if time.monotonic() > deadline:
+            raise Problem(409, "upload-busy", "another request is writing to this upload; retry")
+        await asyncio.sleep(0.05)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(store.unlock, handle)
+
+
+def _wrong_offset(offset: int, received: int) -> Problem:
+    return Problem(
+        409,
+        "wrong-offset",
+        f"chunk at byte {offset}, but {received} bytes were received: "
+        f"send the chunk that starts at {received}",
+        expected_offset=received,
+    )
 
 
 async def append_chunk(
     state: AppState, session: AsyncSession, upload: UploadRow, request: Request, offset: int
 ) -> None:
-    """The request body goes at byte ``offset``, which must be where the upload stands."""
+    """The request body goes at byte ``offset``: where the upload stands, or earlier to
+    rewrite bytes already sent (nothing after the chunk is lost).
+
+    The body is received into a temp file first and written into the upload, with the new
+    counter, only once it has fully arrived, so an interrupted chunk leaves nothing behind.
+    Requests for one upload are written one at a time.
+    """
     _ensure_open(upload)
-    if offset != upload.received:
-        raise Problem(
-            409,
-            "wrong-offset",
-            f"chunk at byte {offset}, but {upload.received} bytes were received: "
-            f"send the chunk that starts at {upload.received}",
-            expected_offset=upload.received,
-        )
+    if offset > upload.received:
+        raise _wrong_offset(offset, upload.received)
     settings = state.settings
-    remaining = min(settings.max_upload_bytes, upload.size or settings.max_upload_bytes)
-    limit = min(settings.upload_chunk_bytes, remaining - upload.received)
-    path = _staging_path(state, upload.id)
-    size_before = upload.received
+    total = min(settings.max_upload_bytes, upload.size or settings.max_upload_bytes)
+    limit = max(0, min(settings.upload_chunk_bytes, total - offset))
+    store = staging(state)
+    chunk = store.new_chunk(upload.id)
     try:
-        written = await _append_body(request, path, limit)
-    except Problem:
-        await asyncio.to_thread(os.truncate, path, size_before)
-        raise
-    upload.received = size_before + written
-    await session.commit()
+        written = await _stream_body(request, chunk, limit)
+        async with _exclusive(state, upload.id):
+            # Another request may have moved the upload on while this body arrived.
+            await session.refresh(upload)
+            _ensure_open(upload)
+            if offset > upload.received:
+                raise _wrong_offset(offset, upload.received)
+            if written:
+                upload.received = await asyncio.to_thread(
+                    store.write_at, upload.id, offset, chunk, upload.received
+                )
+                await session.commit()
+    finally:
+        store.discard(chunk)
 
 
 async def start_processing(
@@ -141,6 +185,15 @@ async def _accept_file(state: AppState, row: TranscriptRow, path: Path, filename
         info = await asyncio.to_thread(probe, path)
     except AudioError as error:
         raise Problem(415, "not-audio", f"the upload cannot be used: {error}") from error
+    limit = state.settings.max_audio_seconds
+    if info.duration is not None and info.duration > limit:
+        # Refused before anything is stored; a file that hides its length is stopped while
+        # it is decoded, by the job.
+        raise Problem(
+            413,
+            "audio-too-long",
+            f"the recording lasts {info.duration:.0f} s, over the limit of {limit:.0f} s",
+        )
     key = f"transcripts/{row.id}/upload{_safe_suffix(filename)}"
     await state.blobs.put_file(key, path)
     row.upload_key = key
@@ -149,15 +202,11 @@ async def _accept_file(state: AppState, row: TranscriptRow, path: Path, filename
     apply_status(row, TranscriptStatus.UPLOADED)
 
 
-async def complete_upload(
-    state: AppState,
-    session: AsyncSession,
-    row: TranscriptRow,
-    upload: UploadRow,
-    summarize: bool | None,
+async def _verify(
+    state: AppState, session: AsyncSession, upload: UploadRow, checksum: str | None
 ) -> None:
-    """Check that every byte came, store the file and start processing it."""
-    _ensure_open(upload)
+    """The staged file holds exactly the announced bytes, with the client's checksum."""
+    digest = _parse_checksum(checksum)
     if upload.size is not None and upload.received != upload.size:
         raise Problem(
             409,
@@ -167,17 +216,61 @@ async def complete_upload(
         )
     if upload.received == 0:
         raise Problem(422, "empty-upload", "the upload is empty")
-    path = _staging_path(state, upload.id)
-    try:
-        await _accept_file(state, row, path, upload.filename)
-    except Problem:
-        upload.status = "rejected"
+    store = staging(state)
+    on_disk = await asyncio.to_thread(store.trim, upload.id, upload.received)
+    if on_disk < upload.received:
+        # The disk lost accepted bytes (a crash before they reached it): resume from there.
+        upload.received = on_disk
         await session.commit()
-        path.unlink(missing_ok=True)
-        raise
-    upload.status = "complete"
-    await session.commit()
-    path.unlink(missing_ok=True)
+        raise Problem(
+            409,
+            "upload-incomplete",
+            f"only {on_disk} bytes of the upload are stored; send the rest again",
+            expected_offset=on_disk,
+        )
+    if digest is not None and await asyncio.to_thread(store.sha256, upload.id) != digest:
+        raise Problem(
+            422,
+            "checksum-mismatch",
+            "the uploaded bytes do not match the Upload-Checksum header; the upload is kept: "
+            "send the damaged chunks again (a PUT at an earlier offset rewrites) and complete",
+        )
+
+
+def _parse_checksum(header: str | None) -> bytes | None:
+    if header is None:
+        return None
+    try:
+        return parse_checksum(header)
+    except ChecksumError as error:
+        raise Problem(400, "invalid-checksum", f"Upload-Checksum: {error}") from error
+
+
+async def complete_upload(
+    state: AppState,
+    session: AsyncSession,
+    row: TranscriptRow,
+    upload: UploadRow,
+    summarize: bool | None,
+    checksum: str | None = None,
+) -> None:
+    """Check that every byte came (size and, when given, the client's SHA-256), store the
+    file and start processing it. A mismatch keeps the upload open, to be fixed."""
+    store = staging(state)
+    async with _exclusive(state, upload.id):
+        await session.refresh(upload)
+        _ensure_open(upload)
+        await _verify(state, session, upload, checksum)
+        try:
+            await _accept_file(state, row, store.path(upload.id), upload.filename)
+        except Problem:
+            upload.status = "rejected"
+            await session.commit()
+            await asyncio.to_thread(store.remove, upload.id)
+            raise
+        upload.status = "complete"
+        await session.commit()
+    await asyncio.to_thread(store.remove, upload.id)
     await start_processing(state, session, row, summarize)
 
 
@@ -192,7 +285,7 @@ async def upload_whole(
     """The request body is the whole file: stored, then processed."""
     upload, path = await _new_upload(state, session, row.id, filename, None)
     try:
-        received = await _append_body(request, path, state.settings.max_upload_bytes)
+        received = await _stream_body(request, path, state.settings.max_upload_bytes)
         if received == 0:
             raise Problem(422, "empty-upload", "the upload is empty: the request body had no bytes")
         await _accept_file(state, row, path, filename)
