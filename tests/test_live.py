@@ -292,3 +292,274 @@ def test_live_command_prints_captions(capsys, piper_clip, monkeypatch, data_dir)
     assert "real-time factor" in err
     code = main(["live", str(piper_clip.path.with_suffix(".missing"))])
     assert code == 1 and "reflector: error:" in capsys.readouterr().err
+
+
+# --- a correct stream: each word final once, no interim word lost -------------------------------
+
+
+def squeezed(text: str, at: float) -> list[Word]:
+    """Words crammed into the last hundredths of a buffer, as Whisper's run-on repeats are."""
+    return [
+        Word(start=at + i * 0.005, end=at + i * 0.005, text=f" {t}")
+        for i, t in enumerate(text.split())
+    ]
+
+
+def said(found: list[Word]) -> str:
+    return "".join(w.text for w in found).strip()
+
+
+def test_a_sentence_repeated_at_the_buffer_end_is_not_committed_twice():
+    agreement = LocalAgreement()
+    sentence = words("he was not an ill disposed young man.")  # 0 to 3.15 s
+    agreement.insert(sentence)
+    agreement.insert(sentence)
+    assert said(agreement.committed) == "he was not an ill disposed young man."
+    # Next decodes of the same buffer: new words, then the sentence again, squeezed at the end.
+    agreement.insert(sentence + words("unless to", start=3.6) + squeezed("he was not an ill", 4.4))
+    final, interim = agreement.insert(
+        sentence + words("unless to be", start=3.6) + squeezed("he was not an ill disposed", 4.8)
+    )
+    assert said(final) == "unless to" and said(interim) == "be"
+    agreement.flush()  # an endpoint
+    assert said(agreement.committed) == "he was not an ill disposed young man. unless to be"
+
+
+def test_a_repeat_in_a_trimmed_buffer_neither_repeats_nor_swallows_new_words():
+    agreement = LocalAgreement()
+    agreement.insert(words("he was not an ill disposed young man."))
+    agreement.insert(words("he was not an ill disposed young man."))
+    # The buffer now starts after the sentence; the decoder says it again after the new words:
+    # the copy is not the seam (that would swallow "unless to be"), nor new words.
+    agreement.insert(words("unless to be", start=3.6) + squeezed("ill disposed young man.", 4.8))
+    final, _ = agreement.insert(
+        words("unless to be rather", start=3.6) + squeezed("ill disposed young man.", 5.2)
+    )
+    assert said(final) == "unless to be"
+    assert said(agreement.flush()) == "rather"
+
+
+def test_a_phrase_said_again_later_is_not_taken_for_the_seam():
+    agreement = LocalAgreement()
+    agreement.insert(words("we made it"))
+    agreement.insert(words("we made it"))  # committed, ends at 1.15 s
+    # "made it" comes again three seconds later: the words before it are new, not skipped.
+    hypothesis = words("we made it", 0.05) + words("and then they said we made it", 1.6)
+    agreement.insert(hypothesis)
+    final, _ = agreement.insert(hypothesis + words("again", 4.5))
+    assert said(final) == "and then they said we made it"
+
+
+def test_a_repeat_at_a_speaking_pace_is_kept():
+    agreement = LocalAgreement()
+    agreement.insert(words("thank you very much"))
+    agreement.insert(words("thank you very much"))
+    again = words("thank you very much", 2.0)  # said again, at a normal pace
+    agreement.insert(words("thank you very much") + again)
+    agreement.insert(words("thank you very much") + again)
+    assert said(agreement.committed) == "thank you very much thank you very much"
+
+
+class _ScriptedVad:
+    """Voice detection saying ``speech(frame_time)`` for each 32 ms frame."""
+
+    def __init__(self, speech) -> None:
+        self.speech = speech
+        self.samples = 0
+        self.frames = 0
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        from reflector.vad import FRAME_SAMPLES
+
+        self.samples += len(samples)
+        first, self.frames = self.frames, self.samples // FRAME_SAMPLES
+        times = np.arange(first, self.frames) * FRAME_SAMPLES / SAMPLE_RATE
+        return np.array([1.0 if self.speech(t) else 0.0 for t in times], dtype=np.float32)
+
+
+@dataclass
+class ScriptedDecodes(StreamingTranscriber):
+    """Regular decodes answer from ``script`` (stream times), one hypothesis per decode, the
+    last one again once it runs out; quick looks see nothing. Records what each decode heard."""
+
+    script: list[list[Word]] = field(default_factory=list)
+    heard: list[tuple[float, float]] = field(default_factory=list)
+    speech: object = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._vad_stream = _ScriptedVad(self.speech or (lambda t: True))
+
+    def _transcribe(self, audio, prompt, padding=3.0):
+        from reflector.asr.short_buffer import BufferTranscript
+
+        if padding != 3.0:  # a quick look
+            return BufferTranscript([], "en"), 0.0
+        offset = self._offset
+        self.heard.append((offset, offset + len(audio) / SAMPLE_RATE))
+        hypothesis = self.script[min(len(self.heard), len(self.script)) - 1]
+        inside = [w for w in hypothesis if w.start < offset + len(audio) / SAMPLE_RATE]
+        shifted = [
+            w.model_copy(update={"start": w.start - offset, "end": w.end - offset})
+            for w in inside
+            if w.start >= offset - 0.01
+        ]
+        return BufferTranscript(shifted, "en"), 0.0
+
+
+def scripted(script: list[list[Word]], speech=None) -> ScriptedDecodes:
+    options = LiveOptions(step=0.5, max_step=0.5)
+    return ScriptedDecodes(
+        engine=None, vad=None, options=options, speakers=None, topics=None,
+        script=script, speech=speech,
+    )  # fmt: skip
+
+
+def run_through(transcriber, seconds: float) -> list:
+    updates = []
+    chunk = SAMPLE_RATE // 10
+    for _ in range(round(seconds * 10)):
+        updates += transcriber.push(np.zeros(chunk, np.float32))
+    return updates + transcriber.finish()
+
+
+def covered(word: Word, finals: list[Word]) -> bool:
+    return any(f.start < word.end + 0.05 and word.start - 0.05 < f.end for f in finals)
+
+
+def test_a_clause_a_later_decode_skips_still_becomes_final():
+    # The first decodes hear a clause; a longer decode skips it (Whisper does that now and
+    # then), while the voice detector hears speech there.
+    # Decodes every 0.5 s; the third one leaves "charlie delta" pending, the fourth skips it.
+    first = words("alpha bravo charlie delta", start=0.2)  # to 1.75 s
+    skipping = words("alpha bravo", start=0.2) + words("foxtrot golf", start=2.3)
+    transcriber = scripted([first, first, first, skipping])
+    updates = run_through(transcriber, 3.5)
+    finals = final_words_of(updates)
+    assert said(finals) == "alpha bravo charlie delta foxtrot golf"
+    assert_every_interim_word_is_covered(updates)
+
+
+def final_words_of(updates: list) -> list[Word]:
+    return [w for u in updates for w in u.final]
+
+
+def assert_every_interim_word_is_covered(updates: list) -> None:
+    finals = final_words_of(updates)
+    for update in updates:
+        for word in update.interim:
+            assert covered(word, finals), (word, said(finals))
+
+
+def test_words_made_up_in_silence_are_not_final():
+    # Speech until 1.6 s, then silence where the decoder runs on with squeezed words.
+    speech = words("alpha bravo charlie delta", start=0.0)
+    transcriber = scripted(
+        [speech + squeezed("and this is the end", 2.9)], speech=lambda t: t < 1.6
+    )
+    updates = run_through(transcriber, 3.0)
+    assert said(final_words_of(updates)) == "alpha bravo charlie delta"
+
+
+def test_an_endpoint_first_decodes_speech_no_decode_heard():
+    # Regular decodes every 2 s; speech until 2.8 s, a pause: the endpoint comes before the
+    # next regular decode, and the words at its end become final at the endpoint.
+    script = [words("one two three four"), words("one two three four five six seven")]
+    transcriber = scripted(script, speech=lambda t: t < 2.8)
+    transcriber.options = LiveOptions(step=2.0, max_step=2.0)
+    transcriber._step = 2.0
+    updates = []
+    chunk = SAMPLE_RATE // 10
+    for _ in range(36):
+        updates += transcriber.push(np.zeros(chunk, np.float32))
+    assert said(final_words_of(updates)) == "one two three four five six seven"
+
+
+def test_a_decode_far_behind_hears_one_window_and_keeps_the_rest():
+    script = [words("word " * 70, start=0.2, step=0.5)]  # a word every half second, 35 s
+    transcriber = scripted(script)
+    transcriber.take(np.zeros(35 * SAMPLE_RATE, np.float32))  # no decode ran meanwhile
+    transcriber.advance()
+    start, end = transcriber.heard[0]
+    assert end - start <= 30.0  # one Whisper window
+    assert transcriber._offset <= end  # nothing past it was cut off unheard
+    updates = run_through(transcriber, 0.5)
+    assert len(final_words_of(updates)) + len(transcriber.heard) > 0
+    assert max(e for _, e in transcriber.heard) >= 35.0
+
+
+def test_audio_dropped_upstream_is_reported():
+    transcriber = scripted([words("alpha bravo")])
+    transcriber.skip(2.5)
+    updates = run_through(transcriber, 1.5)
+    assert updates and updates[0].skipped == 2.5
+    assert sum(u.skipped for u in updates) == 2.5
+
+
+@pytest.fixture(scope="module")
+def chained_readings(librivox_clips) -> tuple[np.ndarray, str]:
+    """The real LibriVox readings, one after another with natural pauses, twice over (the
+    second round repeats sentence patterns, where decoders repeat themselves)."""
+    pauses = [0.7, 1.2, 0.5, 1.5, 0.9]
+    parts, texts = [np.zeros(SAMPLE_RATE, np.float32)], []
+    for round_ in range(2):
+        for index, clip in enumerate(librivox_clips):
+            parts.append(decode_file(clip.path).samples)
+            pause = pauses[(index + round_) % len(pauses)]
+            parts.append(np.zeros(round(pause * SAMPLE_RATE), np.float32))
+            texts.append(clip.text)
+    return np.concatenate(parts), " ".join(texts)
+
+
+@pytest.mark.slow
+def test_real_speech_streams_each_word_once_and_close_to_offline(tiny_engine, chained_readings):
+    audio, reference = chained_readings
+    segments, _ = tiny_engine.model.transcribe(audio, language="en", beam_size=5)
+    offline_text = " ".join(s.text for s in segments)
+    offline = word_error_rate(reference, offline_text)
+    options = LiveOptions(step=0.5, max_step=0.5)
+    transcriber = StreamingTranscriber(tiny_engine, SileroVad(), options, speakers=None)
+    updates = stream_samples(transcriber, audio, speed=0)
+    finals = final_words(updates)
+    text = "".join(w.text for w in finals)
+    # No run of three final words committed twice, beyond what the reading itself repeats
+    # (as offline transcription writes it: "Mr.", no "a" said twice).
+    keys = [word_key(w) for w in text.replace("-", " ").split()]
+    spoken = [word_key(w) for w in offline_text.replace("-", " ").split()]
+    for i in range(len(keys) - 2):
+        run = keys[i : i + 3]
+        times = sum(keys[j : j + 3] == run for j in range(len(keys) - 2))
+        expected = sum(spoken[j : j + 3] == run for j in range(len(spoken) - 2))
+        assert times <= max(1, expected), (" ".join(run), text)
+    live = word_error_rate(reference, text)
+    assert live <= offline + 0.08, (live, offline, text)
+    # Words shown as interim end final, or final words cover their time.
+    shown = [w for timed in updates for w in timed.update.interim]
+    lost = [w for w in shown if not covered(w, finals)]
+    assert len(lost) <= 0.02 * len(shown), (lost, text)
+
+
+@pytest.mark.slow
+def test_live_command_prints_json_lines(capsys, piper_clip, monkeypatch, data_dir):
+    import json
+
+    from reflector.cli.main import main
+    from reflector.settings import get_settings
+
+    monkeypatch.setenv("REFLECTOR_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    try:
+        code = main(["live", str(piper_clip.path), "--speed", "0", "--json"])
+    finally:
+        get_settings.cache_clear()
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines and all(
+        set(line) == {"final", "interim", "audio_time", "wall", "degraded", "skipped"}
+        for line in lines
+    )
+    walls = [line["wall"] for line in lines]
+    assert walls == sorted(walls) and lines[-1]["interim"] == []
+    text = "".join(w["text"] for line in lines for w in line["final"])
+    assert word_error_rate(piper_clip.text, text) <= 0.25, text

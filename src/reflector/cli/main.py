@@ -17,7 +17,7 @@ import click
 
 from reflector import __version__
 from reflector.errors import ReflectorError
-from reflector.settings import get_settings
+from reflector.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from reflector.llm import LlmConfig
@@ -204,6 +204,7 @@ def transcribe(
             name_threshold=llm_config.name_threshold,
             speaker_names=_speaker_names(speaker_name),
         ),
+        max_audio_seconds=settings.max_audio_seconds,
     )
     show_progress = not quiet and (progress if progress is not None else sys.stderr.isatty())
     try:
@@ -231,6 +232,28 @@ def transcribe(
             click.echo(f"reflector: note: summary: {note}", err=True)
 
 
+class NetworkRefused(CliError):
+    """A setting that would expose the server is refused like a wrong command line."""
+
+    exit_code = EXIT_USAGE
+
+
+def _refuse_an_open_network(settings: Settings) -> None:
+    """Single-user mode answers anyone as the local user: only on loopback, unless told."""
+    from reflector.api.hosts import is_loopback
+
+    if (
+        settings.auth_mode == "single-user"
+        and not is_loopback(settings.host)
+        and not settings.allow_unauthenticated_network
+    ):
+        raise NetworkRefused(
+            f"refusing to listen on {settings.host} in single-user mode, where anyone who "
+            "reaches the port acts as the local user: set REFLECTOR_AUTH_MODE=api-key, or "
+            "REFLECTOR_ALLOW_UNAUTHENTICATED_NETWORK=true if a proxy in front authenticates"
+        )
+
+
 @cli.command()
 @click.option("--host", help="Interface to listen on (default REFLECTOR_HOST, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default REFLECTOR_PORT, 1250).")
@@ -243,6 +266,7 @@ def serve(host: str | None, port: int | None) -> None:
     settings = get_settings()
     updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = settings.model_copy(update=updates)
+    _refuse_an_open_network(settings)
     try:
         app = create_app(settings)
     except ValueError as exc:
@@ -254,7 +278,21 @@ def serve(host: str | None, port: int | None) -> None:
         f"{settings.jobs_backend} jobs; data: {settings.data_dir})",
         err=True,
     )
+    if _only_loopback_names_trusted(settings):
+        click.echo(
+            f"reflector: note: listening on {settings.host}, but only this machine's names are "
+            "trusted as Host: set REFLECTOR_PUBLIC_URL or REFLECTOR_TRUSTED_HOSTS so that "
+            "other machines are answered",
+            err=True,
+        )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+
+def _only_loopback_names_trusted(settings: Settings) -> bool:
+    """Listening on every interface with default trusted hosts answers other machines 400."""
+    from reflector.api.hosts import LOOPBACK_NAMES, is_loopback, trusted_hosts
+
+    return not is_loopback(settings.host) and set(trusted_hosts(settings)) <= set(LOOPBACK_NAMES)
 
 
 @cli.command()
@@ -269,6 +307,9 @@ def serve(host: str | None, port: int | None) -> None:
               help="1 is real time, 2 twice as fast, 0 as fast as it can.")  # fmt: skip
 @click.option("-l", "--language", default="en", show_default=True, help="Language code.")
 @click.option("-m", "--model", help="Whisper model (default REFLECTOR_LIVE_MODEL, tiny.en).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON line per update (final and interim words, timings) "
+              "instead of captions.")  # fmt: skip
 def live(
     file: Path | None,
     mic: bool,
@@ -277,11 +318,14 @@ def live(
     speed: float,
     language: str,
     model: str | None,
+    as_json: bool,
 ) -> None:
     """Stream FILE as if it were spoken now, or a microphone (--mic), and print captions.
 
     With --mic, Ctrl-C stops and prints the final transcript."""
+    import json
     import shutil
+    import time
 
     from reflector.asr import ModelError, load_whisper_for, resolve_model
     from reflector.audio import AudioError, decode_file
@@ -302,7 +346,11 @@ def live(
     try:
         # The microphone first: a missing one is reported before a model loads.
         microphone = open_microphone(device, seconds) if mic else None
-        samples = decode_file(file).samples if file is not None else None
+        samples = (
+            decode_file(file, max_seconds=settings.max_audio_seconds).samples
+            if file is not None
+            else None
+        )
         engine = load_whisper_for(
             settings.asr_options(),
             resolve_model(model or settings.live_model, settings.data_dir),
@@ -316,7 +364,8 @@ def live(
     )
     if transcriber.speakers is not None:  # a few seconds, once: labels from the first word
         transcriber.speakers.wait_until_ready(timeout=60)
-    shown = sys.stdout.isatty()
+    shown = sys.stdout.isatty() and not as_json
+    started = time.perf_counter()
     final_words: list[str] = []
     speaking: list[int | None] = [None]
 
@@ -331,6 +380,9 @@ def live(
         return "".join(parts)
 
     def show(update: LiveUpdate) -> None:
+        if as_json:
+            click.echo(json.dumps(_update_json(update, time.perf_counter() - started)))
+            return
         final = with_speakers(update.final)
         interim = "".join(w.text for w in update.interim)
         final_words.extend(w.text for w in update.final)
@@ -364,6 +416,24 @@ def live(
         f"real-time factor {stats.real_time_factor:.2f}",
         err=True,
     )
+
+
+def _update_json(update, wall: float) -> dict:
+    """One line of ``reflector live --json``: an update's words and when it came."""
+
+    def words(items: list) -> list[dict]:
+        return [
+            w.model_dump(include={"text", "start", "end", "probability", "speaker"}) for w in items
+        ]
+
+    return {
+        "final": words(update.final),
+        "interim": words(update.interim),
+        "audio_time": update.audio_time,
+        "wall": round(wall, 3),
+        "degraded": update.degraded,
+        "skipped": update.skipped,
+    }
 
 
 def _stream_microphone(transcriber, microphone, show) -> None:

@@ -5,6 +5,14 @@ hypothesis are unstable (a word cut in half, a guess at what comes next); words 
 successive decodes of longer and longer audio agree on almost never change again. So the longest
 common prefix of the last two hypotheses, after what is already committed, becomes *final*, and
 the rest of the newest hypothesis is shown as *interim*.
+
+Two guards keep the committed words a clean stream, whatever a decode says:
+
+* the seam between committed and new words is only found near the committed end, so a phrase
+  that recurs later in a hypothesis neither skips the words before it nor re-opens old text;
+* a run of words that repeats words already said and is squeezed into a sliver of audio (Whisper
+  running on at the end of a short buffer, saying the prompt's sentence again) is dropped, so no
+  sentence is committed twice.
 """
 
 from __future__ import annotations
@@ -18,6 +26,14 @@ _NOT_WORD = re.compile(r"[^\w']+")
 _SEAM_WINDOW = 2.0
 """Seconds before the committed end in which the committed tail is looked for."""
 _SEAM_WORDS = 5
+_SEAM_DRIFT = 1.0
+"""Seconds a re-decoded committed word may end away from where it was committed."""
+_REPEAT_WORDS = 3
+"""A run this long that repeats words already said may be a decoder running on."""
+_REPEAT_HISTORY = 60
+"""Committed words a run is compared with."""
+_SQUEEZED = 0.1
+"""Mean seconds per word below which a run is squeezed: nobody says three words in 0.3 s."""
 
 
 def word_key(text: str) -> str:
@@ -58,15 +74,38 @@ class LocalAgreement:
             for index in range(len(keys) - size + 1):
                 if keys[index : index + size] != pattern:
                     continue
-                # A single common word ("the") is trusted only right where the seam should be.
-                if size >= 2 or abs(recent[index].end - end) <= self.tolerance * 2:
+                # Only where the seam can be: the same words said again later (a repeated
+                # phrase, or a copy squeezed in at the buffer's end) are not the seam. A
+                # single common word ("the") is trusted only right at the committed end.
+                drift = abs(recent[index + size - 1].end - end)
+                if drift <= (_SEAM_DRIFT if size >= 2 else self.tolerance * 2):
                     return recent[index + size :]
         # By time: a word mostly after the committed end is new (word starts drift earlier).
         return [w for w in hypothesis if (w.start + w.end) / 2 >= end - self.tolerance]
 
+    def _without_repeats(self, new: list[Word]) -> list[Word]:
+        """``new`` without runs that repeat what was already said, squeezed into too little
+        audio to have been said again: Whisper, prompted with the committed text, sometimes
+        runs on past the speech and says a sentence of it again in the last few hundredths of
+        a second of the buffer. A repeat at a speaking pace is kept (people repeat
+        themselves)."""
+        said = [word_key(w.text) for w in self.committed[-_REPEAT_HISTORY:]]
+        keys = [word_key(w.text) for w in new]
+        kept: list[Word] = []
+        index = 0
+        while index < len(new):
+            size = _repeat_at(keys, index, said + keys[:index])
+            run = new[index : index + size]
+            if size >= _REPEAT_WORDS and _squeezed(run):
+                index += size
+                continue
+            kept.append(new[index])
+            index += 1
+        return kept
+
     def insert(self, hypothesis: list[Word]) -> tuple[list[Word], list[Word]]:
         """Take a new hypothesis (absolute times); return (newly final words, interim words)."""
-        new = self._new_part(hypothesis)
+        new = self._without_repeats(self._new_part(hypothesis))
         agreed = 0
         for old, current in zip(self.previous, new, strict=False):
             if word_key(old.text) != word_key(current.text) or not word_key(current.text):
@@ -113,3 +152,23 @@ class LocalAgreement:
             self.committed.append(word)
             placed.append(word)
         return placed
+
+
+def _repeat_at(keys: list[str], index: int, said: list[str]) -> int:
+    """Length of the longest run of ``keys`` from ``index`` that occurs in ``said``."""
+    best = 0
+    for start in range(len(said)):
+        size = 0
+        while (
+            index + size < len(keys)
+            and start + size < len(said)
+            and keys[index + size]
+            and keys[index + size] == said[start + size]
+        ):
+            size += 1
+        best = max(best, size)
+    return best
+
+
+def _squeezed(run: list[Word]) -> bool:
+    return (run[-1].end - run[0].start) / len(run) < _SQUEEZED

@@ -280,7 +280,11 @@ def stream_microphone(
             if on_update:
                 on_update(update)
 
+    reported = 0.0
     for piece in microphone.pieces(stop):
+        if microphone.dropped_seconds > reported:  # the updates say what was never heard
+            transcriber.skip(microphone.dropped_seconds - reported)
+            reported = microphone.dropped_seconds
         deliver(transcriber.push(piece))
     deliver(transcriber.finish())
     return updates

@@ -14,6 +14,13 @@ committed sentence ends, so a decode never covers more than ``max_buffer`` secon
 If decoding falls behind real time, the step grows (fewer, longer decodes) and the update says
 so, instead of lagging further and further behind.
 
+The words form a correct stream: a word is final once (LocalAgreement drops a decoder's repeat
+of words already final); a word shown as interim either becomes final or is replaced by final
+words covering its time (a decode that skips a clause an earlier decode heard, where the voice
+detector hears speech, keeps that clause; an endpoint first decodes speech no decode has heard);
+audio is cut only once a decode has heard it, and audio dropped before it reached the
+transcriber (a source that fell too far behind) is reported in ``LiveUpdate.skipped``.
+
 The work comes in two lanes that may run in two threads at once: ``take`` (audio in, voice
 detection, quick looks) and ``advance`` (an endpoint or a regular decode, then a live speaker
 label for each final word, :mod:`reflector.live.speakers`, and the live topics they close,
@@ -36,12 +43,18 @@ from reflector.asr.short_buffer import BufferDecodeOptions, BufferTranscript, de
 from reflector.audio import SAMPLE_RATE
 from reflector.domain import Word
 from reflector.domain.segmentation import is_sentence_end
-from reflector.live.agreement import LocalAgreement
+from reflector.live.agreement import LocalAgreement, word_key
 from reflector.live.speakers import OnlineSpeakerLabeller
 from reflector.live.topics import LiveTopic, LiveTopicTracker
 from reflector.vad import FRAME_SAMPLES, SileroVad, StreamingVad
 
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+_WINDOW_SAMPLES = 30 * SAMPLE_RATE
+"""Whisper hears at most 30 seconds at once."""
+_SKIP_GAP = 0.4
+"""Seconds without words in a decode where a pending word it skipped is kept."""
+_SQUEEZED_WORD = 0.05
+"""Seconds: a word aligned to less than this has no audio of its own."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,9 @@ class LiveUpdate:
     step: float = 0.5
     topics: tuple[LiveTopic, ...] = ()
     """Live topics these final words closed."""
+    skipped: float = 0.0
+    """Seconds of audio dropped before they reached the transcriber since the previous update
+    (a source too far behind); stream times after it do not count them."""
 
 
 @dataclass
@@ -152,6 +168,8 @@ class StreamingTranscriber:
         """:meth:`advance` is running (maybe in another thread)."""
         self._lock = threading.RLock()
         """Guards the state shared by the two lanes; never held while decoding."""
+        self._skipped = 0.0
+        """Seconds dropped upstream (:meth:`skip`) that no update has reported yet."""
         self.stats = LiveStats()
 
     @property
@@ -161,6 +179,12 @@ class StreamingTranscriber:
     @property
     def committed(self) -> list[Word]:
         return list(self._agreement.committed)
+
+    def skip(self, seconds: float) -> None:
+        """Audio of ``seconds`` was lost before it reached the transcriber (its source fell too
+        far behind): the next update says so, rather than the words missing silently."""
+        with self._lock:
+            self._skipped += seconds
 
     def push(self, samples: np.ndarray) -> list[LiveUpdate]:
         """Add audio (16 kHz mono float32); returns the updates it caused (often none)."""
@@ -322,12 +346,27 @@ class StreamingTranscriber:
         return bool(self._interim) and self._silence_at_end() >= self.options.endpoint_silence
 
     def _finalize(self) -> LiveUpdate:
+        """Make the pending words final. Speech that no regular decode has heard yet (the end
+        of the utterance, maybe shown by a quick look) is decoded first, so no word shown is
+        taken back without final words for its time."""
+        with self._lock:
+            unheard = self._has_speech(max(self._offset, self._decoded_until) + FRAME_SECONDS)
+        decoded = self._decode() if unheard else None
         with self._lock:
             final = self._agreement.flush()
             self._interim = []
             final += self._trim()
             received = round(self.received, 3)
-        return self._update(final, [], received)
+        update = self._update(final, [], received)
+        if decoded is None:
+            return update
+        return replace(
+            update,
+            final=decoded.final + update.final,
+            degraded=decoded.degraded,
+            topics=decoded.topics + update.topics,
+            skipped=decoded.skipped + update.skipped,
+        )
 
     def _update(
         self, final: list[Word], interim: list[Word], audio_time: float, degraded: bool = False
@@ -345,7 +384,9 @@ class StreamingTranscriber:
                     committed[len(committed) - len(final) :] = final
         if self.topics is not None and final:
             topics = tuple(self.topics.add(final))
-        return LiveUpdate(final, interim, audio_time, degraded, self._step, topics)
+        with self._lock:
+            skipped, self._skipped = self._skipped, 0.0
+        return LiveUpdate(final, interim, audio_time, degraded, self._step, topics, skipped)
 
     def _prompt(self, before: float) -> str | None:
         """Text heard before ``before`` (stream time): context for the decoder. Words inside
@@ -391,16 +432,20 @@ class StreamingTranscriber:
             if not self._has_speech(since):
                 self._drop_silence()
                 return None
-            audio, offset, heard_until = self._audio, self._offset, self.received
+            # At most one Whisper window (a decode far behind); the rest comes next time.
+            audio = self._audio[:_WINDOW_SAMPLES]
+            offset = self._offset
+            heard_until = offset + len(audio) / SAMPLE_RATE
             prompt = self._prompt(before=offset)
         transcript, elapsed = self._transcribe(audio, prompt)
         with self._lock:
-            self._decoded_until = heard_until
+            self._decoded_until = max(self._decoded_until, heard_until)
             words = [_shifted(word, offset, heard_until) for word in transcript.words]
             self.stats.decodes += 1
             self.stats.decode_seconds += elapsed
             degraded = self._adapt_step(elapsed)
-            final, _ = self._agreement.insert(_monotonic(words))
+            words = self._with_skipped_clauses(self._voiced(_monotonic(words)), heard_until)
+            final, _ = self._agreement.insert(words)
             final += self._agreement.commit_until(heard_until - self.options.max_pending)
             self._interim = list(self._agreement.previous)
             final += self._trim()
@@ -413,6 +458,56 @@ class StreamingTranscriber:
                 newer = [w for w in self._look_words if w.start >= last_end - 0.05]
             received = round(self.received, 3)
         return self._update(final, self._interim + newer, received, degraded)
+
+    def _with_skipped_clauses(self, words: list[Word], heard_until: float) -> list[Word]:
+        """``words`` of a decode, with the pending words of the previous decode that it left
+        out although it heard their audio, where the voice detector hears speech.
+
+        Given a longer buffer, Whisper now and then skips a clause that a shorter one heard;
+        the clause, shown as interim, would then vanish, never final and never replaced. A
+        pending word comes back only into a gap of at least ``_SKIP_GAP`` seconds without
+        words of this decode, so a word merely timed a little differently is not said twice.
+        """
+        pending = self._agreement.previous
+        if not pending:
+            return words
+        start_of_new = self._agreement.committed_end
+        edges = [start_of_new, *(e for w in words for e in (w.start, w.end)), heard_until]
+        gaps = [
+            (edges[i], edges[i + 1])
+            for i in range(0, len(edges) - 1, 2)
+            if edges[i + 1] - edges[i] >= _SKIP_GAP
+        ]
+        kept = [
+            word
+            for word in pending
+            if word.end <= heard_until
+            and any(a - 0.1 <= word.start and word.end <= b + 0.1 for a, b in gaps)
+            and self._speech_between(word.start, word.end)
+        ]
+        if not kept:
+            return words
+        return _monotonic(sorted(words + kept, key=lambda w: w.start))
+
+    def _voiced(self, words: list[Word]) -> list[Word]:
+        """``words`` without those Whisper made up in silence: on the silence after speech it
+        may run on ("And this is the end of the video", "man. man."), and the aligner crams
+        such words into the last hundredth of a second, or repeats the word before, where the
+        voice detector hears nobody."""
+        kept: list[Word] = []
+        for word in words:
+            made_up = word.end - word.start < _SQUEEZED_WORD or (
+                bool(kept) and word_key(kept[-1].text) == word_key(word.text)
+            )
+            if made_up and not self._speech_between(word.start - 0.1, word.end + 0.1):
+                continue
+            kept.append(word)
+        return kept
+
+    def _speech_between(self, start: float, end: float) -> bool:
+        first = max(0, self._frame_index(start) - self._speech_first)
+        last = max(first + 1, self._frame_index(end) + 1 - self._speech_first)
+        return bool(self._speech[first:last].any())
 
     def _adapt_step(self, elapsed: float) -> bool:
         """Longer steps while a decode takes most of a step; back down when there is room."""
@@ -459,7 +554,9 @@ class StreamingTranscriber:
             flushed = self._agreement.flush(everything=False)
             self._interim = []
             last = self._agreement.committed_end
-            self._cut(last if last > self._offset else self.received - self.options.trim_after)
+            # Audio no decode has heard yet stays, to be decoded next.
+            heard = min(self.received - self.options.trim_after, self._decoded_until)
+            self._cut(last if last > self._offset else heard)
             return flushed
         return []
 
