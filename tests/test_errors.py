@@ -15,11 +15,12 @@ from fastapi.testclient import TestClient
 
 import reflector
 from reflector.api.problems import PROBLEM_BASE, PROBLEM_JSON, install_problem_handlers
+from reflector.blobs import BlobError
 from reflector.domain.status import IllegalTransition, TranscriptStatus
 from reflector.errors import BadInputError, ReflectorError, UnavailableError
 from reflector.llm import LlmUnavailable
 from reflector.pipelines.speech import RecognitionRequestError
-from reflector.tts import SpeechTooLongError
+from reflector.tts import SpeechTooLongError, TtsError
 
 SOURCE = Path(reflector.__file__).parent
 
@@ -83,6 +84,8 @@ def _app() -> TestClient:
         "too-long": SpeechTooLongError("the text is 5 characters long; the limit is 4"),
         "no-model": LlmUnavailable("the local LLM backend needs llama-cpp-python"),
         "illegal": IllegalTransition(TranscriptStatus.IDLE, TranscriptStatus.ENDED),
+        "speech-failed": TtsError("the voice model could not be loaded"),
+        "store-broken": BlobError("bucket /srv/secret/blobs refused the write"),
     }
 
     @app.get("/boom/{kind}")
@@ -100,6 +103,7 @@ def _app() -> TestClient:
         ("too-long", 413, "text-too-long"),
         ("no-model", 503, "unavailable"),
         ("illegal", 409, "illegal-transition"),
+        ("speech-failed", 503, "speech-unavailable"),
     ],
 )
 def test_each_family_is_answered_with_its_status_and_type(kind, status, slug):
@@ -117,3 +121,10 @@ def test_each_family_is_answered_with_its_status_and_type(kind, status, slug):
     assert openai["type"] == PROBLEM_BASE + slug
     assert openai["error"]["code"] == slug
     assert openai["error"]["type"] == ("server_error" if status >= 500 else "invalid_request_error")
+
+
+def test_an_error_declaring_no_answer_is_an_internal_error_that_reveals_nothing():
+    response = _app().get("/boom/store-broken")
+    assert response.status_code == 500
+    assert response.json()["type"] == PROBLEM_BASE + "internal-error"
+    assert "/srv/secret" not in response.text

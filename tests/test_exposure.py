@@ -336,7 +336,7 @@ def test_logs_mask_keys_and_tokens_and_print_no_locals(capsys):
     assert "Traceback" in err and "refused rk_***" in err
     for secret in ("rk_localvariable", "rk_inthemessage", "rk_inthequery", "sometoken"):
         assert secret not in err
-    assert "rk_accesslog" not in err or "rk_***" in err
+    assert "rk_accesslog" not in err
 
 
 def test_a_request_cannot_name_a_path_as_its_model(client):

@@ -58,7 +58,16 @@ class MaskSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_secrets(message)
-        if masked != message:
+        if masked == message:
+            return True
+        if isinstance(record.args, tuple):
+            # Keep the arguments: formatters such as uvicorn's access log unpack them.
+            record.msg = mask_secrets(str(record.msg))
+            record.args = tuple(
+                arg if isinstance(arg, int | float) else mask_secrets(str(arg))
+                for arg in record.args
+            )
+        else:
             record.msg, record.args = masked, None
         return True
 

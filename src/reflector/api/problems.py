@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from reflector.errors import BadInputError, ReflectorError, UnavailableError
+from reflector.errors import ReflectorError
 
 PROBLEM_BASE = "https://reflector.local/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -101,15 +101,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def _family(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ReflectorError)
+        if exc.status >= 500 and exc.status != 503:
+            # A class that declares no answer of its own is a fault, not news for the caller.
+            return await _unexpected(request, exc)
         detail = str(exc)
         extra = {}
         if request.url.path.startswith(OPENAI_COMPATIBLE_PATHS):
             extra["error"] = openai_error(exc.status, exc.problem_type, detail)
         return problem_response(exc.status, exc.problem_type, detail, request.url.path, **extra)
 
-    # One handler for both families: the class says the status (4xx or 503) and the type.
-    app.add_exception_handler(BadInputError, _family)
-    app.add_exception_handler(UnavailableError, _family)
+    # One handler for every error of ours: the class says the status (4xx or 503) and the
+    # type; engine-wide bases such as a bare ``TtsError`` answer what they declare too.
+    app.add_exception_handler(ReflectorError, _family)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

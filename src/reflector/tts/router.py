@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
@@ -29,9 +29,6 @@ from reflector.tts.types import (
     UnsupportedLanguageError,
     Voice,
 )
-
-if TYPE_CHECKING:
-    from reflector.settings import Settings
 
 REMOTE_PREFIXES = ("openai:", "elevenlabs:", "remote:")
 
@@ -172,8 +169,19 @@ class SpeechRouter(SpeechSynthesizer):
         return route.backend.stream(text, voice=route.voice, language=route.language, speed=speed)
 
 
+class TtsConfig(Protocol):
+    """The settings :func:`build_synthesizer` reads (``reflector.settings.Settings`` has them)."""
+
+    max_tts_chars: int
+    tts_backend: str
+    tts_default_voice: str | None
+    tts_url: str | None
+    tts_api_key: str | None
+    tts_model: str | None
+
+
 def build_synthesizer(
-    config: Settings,
+    config: TtsConfig,
     breakers: BreakerBoard,
     *,
     piper: PiperTts | None = None,
