@@ -16,6 +16,11 @@ memory is per run:
   beam_size=5)`` with every segment consumed (sequential, no VAD, default options), same model
   files, compute type and thread count.
 
+Other cases (``--cases``), each against ``WhisperModel.transcribe(FILE, vad_filter=True)`` (the
+bare call with its own VAD) on the same file, ``--repeats`` times: ``alternating``, generated
+3-voice meetings with quick turns, and ``real``, LibriVox readings with the ALSA test voice
+between them. The CLI runs with ``--no-summarize``; summaries get a row of their own.
+
 Prints one JSON object on stdout; progress goes to stderr.
 """
 
@@ -392,7 +397,7 @@ def _vm_hwm_mb() -> float:
     return float("nan")
 
 
-def _child_baseline(model: str, wav: str, threads: int, beam_size: int) -> dict:
+def _child_baseline(model: str, wav: str, threads: int, beam_size: int, vad: bool = False) -> dict:
     t0 = time.perf_counter()
     from faster_whisper import WhisperModel
 
@@ -403,7 +408,9 @@ def _child_baseline(model: str, wav: str, threads: int, beam_size: int) -> dict:
     t1 = time.perf_counter()
     whisper = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=threads)
     t2 = time.perf_counter()
-    segments, info = whisper.transcribe(wav, word_timestamps=True, beam_size=beam_size)
+    segments, info = whisper.transcribe(
+        wav, word_timestamps=True, beam_size=beam_size, vad_filter=vad
+    )
     texts = [segment.text for segment in segments]
     t3 = time.perf_counter()
     return {
@@ -472,8 +479,15 @@ def _child_main(argv: list[str]) -> None:
     if kind == "generate":
         generate_recording(float(args[0]), int(args[1]), Path(args[2]), Path(args[3]))
         return
+    if kind == "alternating":
+        generate_alternating(float(args[0]), int(args[1]), Path(args[2]), Path(args[3]))
+        return
+    if kind == "real":
+        generate_real_chain(int(args[0]), Path(args[1]), Path(args[2]))
+        return
     if kind == "baseline":
-        result = _child_baseline(args[0], args[1], int(args[2]), int(args[3]))
+        vad = len(args) > 4 and args[4] == "vad"
+        result = _child_baseline(args[0], args[1], int(args[2]), int(args[3]), vad)
     elif kind == "stages":
         result = _child_stages(args[0], args[1], int(args[2]), int(args[3]), int(args[4]), args[5])
     else:
@@ -507,7 +521,7 @@ def _wait(command: list[str], env: dict[str, str] | None = None) -> dict:
 
 def _run_child(args: list[str]) -> dict:
     result = _wait([sys.executable, str(Path(__file__).resolve()), "--child", *args])
-    if result["returncode"] == 0 and args[0] != "generate":
+    if result["returncode"] == 0 and args[0] in ("baseline", "stages"):
         result["child"] = json.loads(result["stdout"].strip().splitlines()[-1])
     return result
 
@@ -528,11 +542,15 @@ def _save_hypothesis(wav: Path, model: str, run: str, text: str) -> None:
     (wav.parent / f"{wav.stem}.{model}.{run}.txt").write_text(text + "\n")
 
 
-def run_reflector_cli(model: str, wav: Path, threads: int, duration: float, ref: str) -> dict:
-    _log(f"reflector transcribe {wav.name} --model {model} ...")
+def run_reflector_cli(
+    model: str, wav: Path, threads: int, duration: float, ref: str, summarize: bool = False
+) -> dict:
+    _log(f"reflector transcribe {wav.name} --model {model} (summaries: {summarize}) ...")
     cli = str(Path(sys.executable).parent / "reflector")
-    # The ASR stage is what is compared: speakers are benchmarked in bench/diarization.py.
+    # The ASR stage is what is compared: speakers are benchmarked in bench/diarization.py and
+    # summaries (on by default for recordings over a minute) get a row of their own.
     command = [cli, "transcribe", str(wav), "-f", "json", "--model", model, "-q", "--no-diarize"]
+    command.append("--summarize" if summarize else "--no-summarize")
     result = _wait(command, env=_env(threads))
     _check(result, "reflector transcribe")
     transcript = json.loads(result["stdout"])
@@ -576,13 +594,14 @@ def run_stages(args, wav: Path, duration: float, ref: str) -> dict:
     }
 
 
-def run_baseline(args, wav: Path, duration: float, ref: str) -> dict:
-    _log(f"baseline faster_whisper.WhisperModel.transcribe (beam={args.beam_size}) ...")
-    result = _run_child(["baseline", args.model, str(wav), str(args.threads), str(args.beam_size)])
+def run_baseline(args, wav: Path, duration: float, ref: str, vad: bool = False) -> dict:
+    _log(f"baseline faster_whisper.WhisperModel.transcribe (beam={args.beam_size}, vad={vad}) ...")
+    command = ["baseline", args.model, str(wav), str(args.threads), str(args.beam_size)]
+    result = _run_child([*command, "vad" if vad else "novad"])
     _check(result, "baseline child")
     child = result["child"]
     _log(f"  done in {result['wall_s']:.1f}s, peak RSS {result['peak_rss_mb']:.0f} MB")
-    _save_hypothesis(wav, args.model, "baseline", child["text"])
+    _save_hypothesis(wav, args.model, "baseline-vad" if vad else "baseline", child["text"])
     wer = word_error_rate(ref, child["text"])
     return {
         "wall_s": round(result["wall_s"], 2),
@@ -596,6 +615,102 @@ def run_baseline(args, wav: Path, duration: float, ref: str) -> dict:
         "transcribe_s": round(child["transcribe_s"], 2),
         "rtf_transcribe": round(child["transcribe_s"] / duration, 4),
         "language": child["language"],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Voices that alternate: a generated meeting (quick turns between three synthetic voices, a few
+# overlaps) and real speech (LibriVox readings with the ALSA test voice between them).
+# --------------------------------------------------------------------------------------------
+
+LIBRIVOX = ROOT / ".cache" / "testdata" / "pocketsphinx" / "librivox"
+ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
+ALSA_NAMES = (
+    "Front_Center", "Front_Left", "Front_Right", "Rear_Center", "Rear_Left", "Rear_Right",
+    "Side_Left", "Side_Right",
+)  # fmt: skip
+
+
+def generate_alternating(seconds: float, seed: int, wav: Path, ref: Path) -> None:
+    from reflector.audio import write_wav
+    from reflector_testkit.meetings import MeetingPlan, generate_meeting
+
+    meeting = generate_meeting(MeetingPlan(num_speakers=3, duration=seconds, seed=seed))
+    write_wav(meeting.samples, wav, SAMPLE_RATE)
+    ref.write_text(" ".join(t.text for t in sorted(meeting.turns, key=lambda t: t.start)))
+
+
+def generate_real_chain(rounds: int, wav: Path, ref: Path) -> None:
+    """LibriVox readings (one man) with a woman's voice saying ALSA's channel names between them,
+    joined with 0.2-0.7 s pauses, ``rounds`` times over."""
+    from reflector.audio import decode_file, write_wav
+    from reflector_testkit.meetings import Clip, compose_meeting
+
+    readings = [
+        Clip(0, decode_file(path).samples, path.with_suffix(".txt").read_text().strip())
+        for path in sorted(LIBRIVOX.glob("*.wav"))
+    ]
+    names = [Clip(1, decode_file(ALSA_SOUNDS / f"{n}.wav").samples, n.replace("_", " "))
+             for n in ALSA_NAMES]  # fmt: skip
+    clips = []
+    for round_ in range(rounds):
+        for i, reading in enumerate(readings):
+            clips += [reading, names[(round_ * len(readings) + i) % len(names)]]
+    meeting = compose_meeting(clips, seed=rounds, name="real-chain")
+    write_wav(meeting.samples, wav, SAMPLE_RATE)
+    ref.write_text(" ".join(t.text for t in meeting.turns))
+
+
+def ensure_case(name: str, *params: str) -> tuple[Path, str]:
+    """The case's recording and reference text, generated once into ``bench/out``."""
+    stem = "-".join([name, *params])
+    wav, ref = OUT / f"{stem}.wav", OUT / f"{stem}.ref.txt"
+    if not (wav.exists() and ref.exists()):
+        _log(f"generating {wav.name}")
+        OUT.mkdir(parents=True, exist_ok=True)
+        result = _run_child([name, *params, str(wav), str(ref)])
+        if result["returncode"] != 0:
+            raise SystemExit(f"generation failed:\n{result['stderr'][-3000:]}")
+    return wav, ref.read_text().strip()
+
+
+def _wav_seconds(wav: Path) -> float:
+    with wave.open(str(wav), "rb") as f:
+        return f.getnframes() / f.getframerate()
+
+
+def run_case(args, wav: Path, ref: str, kind: str) -> dict:
+    """Reflector (the CLI, no summaries) against bare faster-whisper with its VAD, on the same
+    file, ``args.repeats`` times in turn; WER comes from the first run (decoding is
+    deterministic), every wall time is kept."""
+    duration = _wav_seconds(wav)
+    runs = []
+    for _ in range(args.repeats):
+        reflector = run_reflector_cli(args.model, wav, args.threads, duration, ref)
+        bare = run_baseline(args, wav, duration, ref, vad=True)
+        runs.append(
+            {
+                "reflector_wer": reflector["wer"],
+                "bare_vad_wer": bare["wer"],
+                "reflector_wall_s": reflector["wall_s"],
+                "bare_vad_wall_s": bare["wall_s"],
+                "reflector_cpu_s": reflector["cpu_s"],
+                "bare_vad_cpu_s": bare["cpu_s"],
+                "time_ratio": round(bare["wall_s"] / reflector["wall_s"], 3),
+            }
+        )
+    return {
+        "kind": kind,
+        "file": str(wav.relative_to(ROOT)),
+        "audio_seconds": round(duration, 2),
+        "reference_words": len(normalize(ref).split()),
+        "reflector_wer": runs[0]["reflector_wer"],
+        "bare_vad_wer": runs[0]["bare_vad_wer"],
+        "wer_points_over_bare": round(
+            100 * (runs[0]["reflector_wer"] - runs[0]["bare_vad_wer"]), 2
+        ),
+        "time_ratio": [r["time_ratio"] for r in runs],
+        "runs": runs,
     }
 
 
@@ -626,6 +741,17 @@ def main() -> None:
     parser.add_argument("--hour-only", action="store_true", help="skip the 10-minute comparison")
     parser.add_argument("--no-stages", action="store_true", help="skip the preloaded run")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline run")
+    parser.add_argument(
+        "--cases",
+        default="meeting,alternating,real",
+        help="comma list: meeting (the long one), alternating (generated, 3 voices taking "
+        "turns), real (LibriVox readings with another real voice between them)",
+    )
+    parser.add_argument("--alternating-seconds", type=float, default=150.0)
+    parser.add_argument("--alternating-seeds", default="22,3", help="comma list")
+    parser.add_argument("--real-rounds", type=int, default=2, help="times the readings repeat")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each comparison")
+    parser.add_argument("--no-summaries", action="store_true", help="skip the summaries row")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -633,33 +759,59 @@ def main() -> None:
         return
 
     load_before = _loadavg()
-    wav, meta = ensure_recording(args.minutes, args.seed)
-    duration, ref = meta["duration"], meta["text"]
-    report: dict = {
-        "model": args.model,
-        "audio_seconds": round(duration, 2),
-        "audio": {
+    cases = set(args.cases.split(","))
+    report: dict = {"model": args.model, "repeats": args.repeats}
+    if "meeting" in cases or args.hour_memory or args.hour_only:
+        wav, meta = ensure_recording(args.minutes, args.seed)
+        duration, ref = meta["duration"], meta["text"]
+        report["audio_seconds"] = round(duration, 2)
+        report["audio"] = {
             "file": str(wav.relative_to(ROOT)),
             "speech_seconds": meta["speech_seconds"],
             "sentences": meta["sentences"],
             "distinct_sentences": meta["distinct_sentences"],
             "reference_words": len(normalize(ref).split()),
-        },
-    }
-    if not args.hour_only:
-        reflector = run_reflector_cli(args.model, wav, args.threads, duration, ref)
+        }
+    if "meeting" in cases and not args.hour_only:
+        report["runs"] = []
+        for _ in range(args.repeats):
+            run: dict = {
+                "reflector": run_reflector_cli(args.model, wav, args.threads, duration, ref)
+            }
+            if not args.no_baseline:
+                run["baseline_faster_whisper"] = run_baseline(args, wav, duration, ref)
+                run["baseline_faster_whisper_vad"] = run_baseline(args, wav, duration, ref, True)
+                wall = run["reflector"]["wall_s"]
+                run["speedup"] = {
+                    "wall": round(run["baseline_faster_whisper"]["wall_s"] / wall, 3),
+                    "wall_vs_vad": round(run["baseline_faster_whisper_vad"]["wall_s"] / wall, 3),
+                }
+            if not args.no_summaries:
+                summarized = run_reflector_cli(args.model, wav, args.threads, duration, ref, True)
+                run["reflector_with_summaries"] = summarized
+                run["summaries_s"] = round(summarized["wall_s"] - run["reflector"]["wall_s"], 2)
+            report["runs"].append(run)
         if not args.no_stages:
-            reflector["preloaded"] = run_stages(args, wav, duration, ref)
-        report["reflector"] = reflector
+            report["preloaded"] = run_stages(args, wav, duration, ref)
         if not args.no_baseline:
-            baseline = run_baseline(args, wav, duration, ref)
-            report["baseline_faster_whisper"] = baseline
-            speedup = {"wall": round(baseline["wall_s"] / reflector["wall_s"], 3)}
-            if "preloaded" in reflector:
-                speedup["transcribe_only"] = round(
-                    baseline["transcribe_s"] / reflector["preloaded"]["transcribe_s"], 3
-                )
-            report["speedup"] = speedup
+            report["speedup"] = {
+                "wall": min(r["speedup"]["wall"] for r in report["runs"]),
+                "wall_vs_vad": min(r["speedup"]["wall_vs_vad"] for r in report["runs"]),
+            }
+    report["cases"] = {}
+    if "alternating" in cases:
+        for seed in args.alternating_seeds.split(","):
+            name = f"alternating-{args.alternating_seconds:g}s-seed{seed}"
+            wav_a, ref_a = ensure_case("alternating", f"{args.alternating_seconds:g}", seed)
+            report["cases"][name] = run_case(args, wav_a, ref_a, "generated")
+    if "real" in cases:
+        if not (LIBRIVOX.is_dir() and ALSA_SOUNDS.is_dir()):
+            _log("real speech missing (scripts/install.sh --dev, alsa-utils): case skipped")
+        else:
+            wav_r, ref_r = ensure_case("real", str(args.real_rounds))
+            report["cases"][f"real-chain-x{args.real_rounds}"] = run_case(
+                args, wav_r, ref_r, "real"
+            )
     report["goal"] = {"speedup_min": GOAL_SPEEDUP, "peak_rss_mb_max_1h": GOAL_PEAK_RSS_MB_1H}
     if "speedup" in report:
         report["goal"]["speedup_met"] = min(report["speedup"].values()) >= GOAL_SPEEDUP

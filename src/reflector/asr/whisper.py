@@ -30,6 +30,14 @@ _LANGUAGE_PROBE_WINDOWS = 3
 # A packed speech piece this long with fewer words than this per second is decoded again.
 RESCUE_MIN_SECONDS = 1.0
 RESCUE_MIN_WORDS_PER_SECOND = 0.8
+# A stretch of packed speech this long without a word is decoded again on its own, with a
+# little audio either side, for up to this many rounds (what a second decode still misses).
+GAP_MIN_SECONDS = 1.0
+GAP_MARGIN_SECONDS = 0.2
+GAP_ROUNDS = 3
+# Where Whisper jumps over speech, word alignment stretches a neighbouring word across it: a
+# word this long is taken to cover nothing.
+MAX_WORD_SECONDS = 1.2
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class AsrStats:
     retried_windows: int = 0
     dropped_segments: int = 0
     rescued_pieces: int = 0
+    filled_gaps: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -144,6 +153,7 @@ class WhisperEngine:
             batch = list(windows[first : first + options.batch_size])
             decoded = self._decode_windows(samples, batch, options, stats)
             self._rescue_missed_pieces(samples, batch, decoded, options, stats)
+            self._fill_gaps(samples, batch, decoded, options, stats)
             for words in decoded:
                 stats.windows += 1
                 done += 1
@@ -204,6 +214,57 @@ class WhisperEngine:
                     others = [w for w in decoded[index] if not _inside(w, piece)]
                     decoded[index] = sorted(others + words, key=lambda w: w.start)
 
+    def _fill_gaps(
+        self,
+        samples: np.ndarray,
+        batch: list[Window],
+        decoded: list[list[Word]],
+        options: AsrOptions,
+        stats: AsrStats,
+    ) -> None:
+        """Decode again the stretches of a window's speech that no word covers.
+
+        Without timestamps, Whisper often ends a window early or jumps over a stretch, most
+        of all where another voice takes over. Sequential Whisper carries on from its last
+        timestamp; a batched window gets no second look, so a whole turn could vanish while
+        the piece around it still had plenty of words. A stretch without words (or under one
+        implausibly long word, which is how alignment spans skipped speech) is decoded on its
+        own, and its words replace those inside it when there are more of them; what that
+        decode misses in turn gets another round.
+        """
+        tried: set[tuple[int, float, float]] = set()
+        for _ in range(GAP_ROUNDS):
+            gaps = [
+                (index, start, end)
+                for index, window in enumerate(batch)
+                for start, end in _uncovered(window, decoded[index])
+                if (index, round(start, 1), round(end, 1)) not in tried
+            ]
+            if not gaps:
+                return
+            for first in range(0, len(gaps), options.batch_size):
+                chunk = gaps[first : first + options.batch_size]
+                for index, start, end in chunk:
+                    tried.add((index, round(start, 1), round(end, 1)))
+                spans = [
+                    batch[index].span(start - GAP_MARGIN_SECONDS, end + GAP_MARGIN_SECONDS)
+                    for index, start, end in chunk
+                ]
+                found = self._decode_windows(samples, [s for s in spans if s], options, stats)
+                todo = [gap for gap, span in zip(chunk, spans, strict=True) if span]
+                for (index, start, end), words in zip(todo, found, strict=True):
+                    window = batch[index]
+
+                    def inside(word: Word, window: Window = window, a=start, b=end) -> bool:
+                        return a <= window.to_window_time((word.start + word.end) / 2) < b
+
+                    new = [w for w in words if inside(w)]
+                    old = [w for w in decoded[index] if inside(w)]
+                    if len(new) > len(old):
+                        stats.filled_gaps += 1
+                        kept = [w for w in decoded[index] if not inside(w)]
+                        decoded[index] = sorted(kept + new, key=lambda w: w.start)
+
     def _decode_batch(
         self, samples: np.ndarray, batch: list[Window], options: AsrOptions
     ) -> list[list]:
@@ -252,6 +313,21 @@ class WhisperEngine:
             hotwords=options.hotwords,
         )
         return list(segments)
+
+
+def _uncovered(window: Window, words: list[Word]) -> list[tuple[float, float]]:
+    """Stretches of at least GAP_MIN_SECONDS on the window's time line that no word covers."""
+    gaps, covered = [], 0.0
+    for word in sorted(words, key=lambda w: w.start):
+        if word.end - word.start > MAX_WORD_SECONDS:
+            continue
+        start = window.to_window_time(word.start)
+        if start - covered >= GAP_MIN_SECONDS:
+            gaps.append((covered, start))
+        covered = max(covered, window.to_window_time(word.end))
+    if window.duration - covered >= GAP_MIN_SECONDS:
+        gaps.append((covered, window.duration))
+    return gaps
 
 
 def _inside(word: Word, piece: SpeechRegion) -> bool:

@@ -49,6 +49,29 @@ class Window:
         piece = self.pieces[i]
         return min(piece.start + (t - offsets[i]), piece.end)
 
+    def to_window_time(self, t: float) -> float:
+        """Map a recording time to the concatenated window's time line (the inverse of
+        :meth:`to_recording_time`); a time between two pieces maps to the later one's start."""
+        offset = 0.0
+        for piece in self.pieces:
+            if t < piece.end:
+                return offset + max(t - piece.start, 0.0)
+            offset += piece.duration
+        return offset
+
+    def span(self, start: float, end: float) -> Window | None:
+        """The part of this window between two times on its own time line, as a window."""
+        pieces, offset = [], 0.0
+        for piece in self.pieces:
+            a = max(start, offset)
+            b = min(end, offset + piece.duration)
+            if b > a:
+                lo = round(piece.start + (a - offset), 3)
+                pieces.append(SpeechRegion(lo, round(max(piece.start + (b - offset), lo), 3)))
+            offset += piece.duration
+        pieces = [p for p in pieces if p.duration > 0]
+        return Window(tuple(pieces)) if pieces else None
+
     def _piece_offsets(self) -> list[float]:
         offsets, total = [], 0.0
         for piece in self.pieces:
