@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -162,9 +162,12 @@ class Settings(BaseSettings):
     """How many times one stage of a job may be started without finishing (its worker died,
     was killed or ran out of memory) before the job fails for good: the same file never
     crash-loops a worker."""
-    auth_mode: Literal["single-user", "api-key"] = "single-user"
-    """``single-user``: requests without a key act as the local user (embedded default);
-    ``api-key``: every request needs an API key."""
+    auth_mode: Literal["single-user", "multi-user"] = "single-user"
+    """``single-user``: requests without credentials act as the local user (embedded default);
+    ``multi-user``: every request needs an API key or a signed-in session (``api-key`` is
+    accepted as another name for it)."""
+    session_expiry_seconds: float = Field(default=14 * 24 * 3600.0, ge=60.0)
+    """How long a sign-in session lasts (default 14 days)."""
     allow_unauthenticated_network: bool = False
     """Let ``serve`` listen on a non-loopback address in single-user mode, where anyone who
     reaches the port acts as the local user: only behind a proxy that authenticates."""
@@ -199,6 +202,12 @@ class Settings(BaseSettings):
     """Consecutive failed calls after which a remote backend is skipped (circuit open)."""
     breaker_reset_seconds: float = Field(default=30.0, gt=0, le=86400)
     """How long an open circuit waits before one probe call tries the remote backend again."""
+
+    @field_validator("auth_mode", mode="before")
+    @classmethod
+    def _auth_mode_alias(cls, value: object) -> object:
+        # ``api-key`` was the name of multi-user mode before accounts could sign in.
+        return "multi-user" if value == "api-key" else value
 
     def asr_options(self, model: str | None = None) -> AsrConfig:
         """How this installation runs Whisper, for ``model`` (default ``asr_model``)."""

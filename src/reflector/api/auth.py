@@ -1,28 +1,47 @@
-"""Who is asking: the local user (embedded single-user mode) or the owner of an API key.
+"""Who is asking: the owner of an API key, a signed-in browser (session cookie), or the local
+user (single-user mode).
 
 Keys come as ``Authorization: Bearer rk_…`` or ``X-API-Key: rk_…``. Browsers cannot set
 headers on a WebSocket, so sockets also take the key as a subprotocol entry
 (``Sec-WebSocket-Protocol: reflector.v1, bearer.rk_…``; the server answers ``reflector.v1``), or,
-kept for older clients, as ``?api_key=`` (which ends up in proxy logs and browser history). A
-wrong key is always an error, even in single-user mode, so a typo never silently acts as
-somebody else.
+kept for older clients, as ``?api_key=`` (which ends up in proxy logs and browser history), or
+the session cookie. A wrong Reflector key (``rk_…``) is always an error, even in single-user
+mode, so a typo never silently acts as somebody else; any other bearer token is taken, in
+single-user mode only, as the local user, as local OpenAI-compatible servers do (clients that
+insist on sending some key then work unchanged).
+
+A browser signed in with a cookie must send ``X-CSRF-Token`` on every write (POST, PUT, PATCH,
+DELETE): the token is an HMAC of its session, handed over at sign-in and in the
+``reflector_csrf`` cookie that the page can read and other sites cannot. Requests with a key
+carry no ambient credentials, so they need no token.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fastapi import Request
 
 from reflector.api.problems import Problem
-from reflector.db import repository
+from reflector.db import accounts
 
 
 @dataclass(frozen=True)
 class CurrentUser:
     id: str
     via_api_key: bool
+    is_admin: bool = False
+    via_session: bool = False
+    """Authenticated by the session cookie (writes need the CSRF token)."""
+
+
+SESSION_COOKIE = "reflector_session"
+CSRF_COOKIE = "reflector_csrf"
+CSRF_HEADER = "x-csrf-token"
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 WEBSOCKET_PROTOCOL = "reflector.v1"
@@ -50,23 +69,60 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
+def csrf_token(secret: bytes, session_token: str) -> str:
+    """The CSRF token of a session: only the server can make it, and only for that session."""
+    return hmac.new(secret, b"csrf\n" + session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf(request: Request, secret: bytes, session_token: str) -> None:
+    if request.scope.get("method") not in _WRITES:  # reads, and WebSockets (origin-checked)
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), csrf_token(secret, session_token).encode()):
+        raise Problem(
+            403,
+            "csrf-token-invalid",
+            f"a signed-in browser's writes need the {CSRF_COOKIE} cookie's value in the "
+            "X-CSRF-Token header",
+        )
+
+
+def _local_user() -> CurrentUser:
+    # Whoever reaches a single-user server owns it.
+    return CurrentUser(accounts.LOCAL_USER_ID, via_api_key=False, is_admin=True)
+
+
 async def current_user(request: Request) -> CurrentUser:
     state = request.app.state.reflector
+    single_user = state.settings.auth_mode == "single-user"
     key = _presented_key(request)
     if key is None and request.scope.get("type") == "websocket":
         key = _subprotocol_key(request.headers) or request.query_params.get("api_key")
     if key is not None:
+        if single_user and not key.startswith(accounts.API_KEY_PREFIX):
+            return _local_user()
         async with state.sessions() as session:
-            user = await repository.user_for_api_key(session, key)
+            user = await accounts.user_for_api_key(session, key)
             await session.commit()
         if user is None:
-            raise Problem(401, "invalid-api-key", "the API key is not valid (revoked or mistyped)")
-        return CurrentUser(user.id, via_api_key=True)
-    if state.settings.auth_mode == "single-user":
-        return CurrentUser(repository.LOCAL_USER_ID, via_api_key=False)
+            raise Problem(
+                401, "invalid-api-key", "the API key is not valid (revoked, expired or mistyped)"
+            )
+        # The local user owns a single-user server, with or without a key.
+        admin = user.is_admin or (single_user and user.id == accounts.LOCAL_USER_ID)
+        return CurrentUser(user.id, via_api_key=True, is_admin=admin)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        async with state.sessions() as session:
+            user = await accounts.user_for_session(session, token)
+        if user is not None:
+            check_csrf(request, state.secret_key, token)
+            return CurrentUser(user.id, via_api_key=False, is_admin=user.is_admin, via_session=True)
+    if single_user:
+        return _local_user()
     raise Problem(
         401,
         "authentication-required",
-        "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+        "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>', or sign in",
         headers={"WWW-Authenticate": "Bearer"},
     )

@@ -32,6 +32,22 @@ Session = Annotated[AsyncSession, Depends(db_session)]
 User = Annotated[CurrentUser, Depends(current_user)]
 
 
+def require_admin(user: User) -> CurrentUser:
+    """The caller, if an administrator; 403 ``admin-only`` for anyone else."""
+    if not user.is_admin:
+        raise Problem(403, "admin-only", "only an administrator may do this")
+    return user
+
+
+Admin = Annotated[CurrentUser, Depends(require_admin)]
+
+
+def ensure_unlocked(row: TranscriptRow) -> None:
+    """423 ``locked`` while the transcript is locked against changes."""
+    if row.locked:
+        raise Problem(423, "locked", "the transcript is locked; unlock it first (locked: false)")
+
+
 # A missing transcript raises ``repository.NotFound``, which the problem handlers answer with
 # 404 ``not-found`` and its message ("transcript 'id' does not exist").
 

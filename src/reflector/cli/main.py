@@ -1,4 +1,5 @@
-"""Entry point: ``reflector transcribe``, ``models``, ``serve``, ``worker`` and ``beat``.
+"""Entry point: ``reflector transcribe``, ``live``, ``models``, ``serve``, ``worker``, ``beat``,
+``users`` and ``keys``.
 
 Every failure ends with a one-line message on stderr and a non-zero exit code:
 1 for a problem with the input or a model, 2 for a wrong command line.
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reflector import __version__
+from reflector.cli.accounts import keys, users
 from reflector.errors import ReflectorError
 from reflector.settings import Settings, get_settings
 
@@ -24,7 +26,9 @@ if TYPE_CHECKING:
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-FORMAT_HELP = "text, timestamped, vtt, srt, json or md (default: from -o's extension, else text)"
+FORMAT_HELP = (
+    "text, timestamped, vtt, srt, json, md or rttm (default: from -o's extension, else text)"
+)
 
 
 class CliError(click.ClickException, ReflectorError):
@@ -220,7 +224,7 @@ def transcribe(
     except (AudioError, ModelError, DiarizationError) as exc:
         raise CliError(str(exc)) from exc
 
-    text = render(result, chosen_format)
+    text = render(result, chosen_format, name=file.stem)
     if output:
         _write_atomically(output, text)
     else:
@@ -249,7 +253,8 @@ def _refuse_an_open_network(settings: Settings) -> None:
     ):
         raise NetworkRefused(
             f"refusing to listen on {settings.host} in single-user mode, where anyone who "
-            "reaches the port acts as the local user: set REFLECTOR_AUTH_MODE=api-key, or "
+            "reaches the port acts as the local user: set REFLECTOR_AUTH_MODE=multi-user "
+            "(formerly REFLECTOR_AUTH_MODE=api-key), or "
             "REFLECTOR_ALLOW_UNAUTHENTICATED_NETWORK=true if a proxy in front authenticates"
         )
 
@@ -600,6 +605,10 @@ def beat() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = _celery_app_or_fail()
     _run_celery(app, ["beat"])
+
+
+cli.add_command(users)
+cli.add_command(keys)
 
 
 def main(argv: list[str] | None = None) -> int:

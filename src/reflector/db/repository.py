@@ -6,8 +6,6 @@ so a guessed id of someone else's transcript behaves exactly like an id that doe
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,15 +15,23 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+# Users and keys live in ``db.accounts``; callers reach these through here too.
+from reflector.db.accounts import (
+    API_KEY_PREFIX,
+    LOCAL_USER_ID,
+    create_api_key,
+    ensure_user,
+    list_api_keys,
+    revoke_api_key,
+    user_for_api_key,
+)
 from reflector.db.tables import (
     ActionItemRow,
-    ApiKey,
     EventRow,
     ParticipantRow,
     SegmentRow,
     TopicRow,
     TranscriptRow,
-    User,
     utcnow,
 )
 from reflector.domain import MeetingSummary, Segment, Transcript
@@ -34,9 +40,6 @@ from reflector.domain.status import TranscriptStatus, check_transition
 from reflector.domain.summary import ActionItems, Decision, NextStep, Participant, Topic
 from reflector.errors import NotFoundError
 
-API_KEY_PREFIX = "rk_"
-LOCAL_USER_ID = "local"
-
 
 class NotFound(NotFoundError):
     """No such object for this user (or it was deleted); the message names it for people."""
@@ -44,58 +47,6 @@ class NotFound(NotFoundError):
     def __init__(self, identifier: str, what: str = "transcript") -> None:
         super().__init__(f"{what} {identifier!r} does not exist")
         self.identifier = identifier
-
-
-# --- users and API keys ------------------------------------------------------------------------
-
-
-async def ensure_user(session: AsyncSession, user_id: str, name: str = "") -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        user = User(id=user_id, name=name or user_id)
-        session.add(user)
-        await session.flush()
-    return user
-
-
-def hash_api_key(key: str) -> str:
-    # Keys are 256 random bits, so a fast hash is enough: nothing to brute-force.
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-async def create_api_key(session: AsyncSession, user_id: str, name: str) -> tuple[ApiKey, str]:
-    """A new key; the plain key is returned once and never stored."""
-    plain = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(user_id=user_id, name=name, prefix=plain[:10], key_hash=hash_api_key(plain))
-    session.add(row)
-    await session.flush()
-    return row, plain
-
-
-async def user_for_api_key(session: AsyncSession, key: str) -> User | None:
-    row = await session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
-    )
-    if row is None:
-        return None
-    row.last_used_at = utcnow()
-    return await session.get(User, row.user_id)
-
-
-async def list_api_keys(session: AsyncSession, user_id: str) -> Sequence[ApiKey]:
-    result = await session.scalars(
-        select(ApiKey)
-        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-        .order_by(ApiKey.created_at)
-    )
-    return result.all()
-
-
-async def revoke_api_key(session: AsyncSession, user_id: str, key_id: str) -> None:
-    row = await session.get(ApiKey, key_id)
-    if row is None or row.user_id != user_id or row.revoked_at is not None:
-        raise NotFound(key_id, "API key")
-    row.revoked_at = utcnow()
 
 
 # --- transcripts -------------------------------------------------------------------------------
@@ -228,6 +179,48 @@ async def claim_for_recording(session: AsyncSession, transcript_id: str) -> bool
 async def release_recording(session: AsyncSession, transcript_id: str) -> None:
     """A recording transcript whose stream kept no audio goes back to idle."""
     await move_status(session, transcript_id, TranscriptStatus.RECORDING, TranscriptStatus.IDLE)
+
+
+async def touch_recording(session: AsyncSession, transcript_id: str) -> bool:
+    """A live stream's heartbeat: its transcript's ``updated_at`` is now (not committed).
+    ``False`` when the transcript is no longer ``recording``."""
+    result = await session.execute(
+        update(TranscriptRow)
+        .where(
+            TranscriptRow.id == transcript_id,
+            TranscriptRow.status == TranscriptStatus.RECORDING.value,
+        )
+        .values(updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+async def stale_recordings(session: AsyncSession, before: datetime) -> list[tuple[str, datetime]]:
+    """Transcripts ``recording`` whose stream last gave a sign of life before ``before``: their
+    ids, with that moment (for :func:`take_stale_recording`)."""
+    rows = await session.execute(
+        select(TranscriptRow.id, TranscriptRow.updated_at).where(
+            TranscriptRow.status == TranscriptStatus.RECORDING.value,
+            TranscriptRow.updated_at < before,
+        )
+    )
+    return [(id_, updated_at) for id_, updated_at in rows]
+
+
+async def take_stale_recording(session: AsyncSession, transcript_id: str, seen: datetime) -> bool:
+    """Take over a recording whose last sign of life was ``seen``, unless it gave one since or
+    someone took it (the take is a sign of life): one conditional statement, so two servers
+    never both take it. Not committed."""
+    result = await session.execute(
+        update(TranscriptRow)
+        .where(
+            TranscriptRow.id == transcript_id,
+            TranscriptRow.status == TranscriptStatus.RECORDING.value,
+            TranscriptRow.updated_at <= seen,
+        )
+        .values(updated_at=utcnow())
+    )
+    return result.rowcount == 1
 
 
 # --- results -----------------------------------------------------------------------------------

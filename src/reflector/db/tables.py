@@ -56,7 +56,13 @@ class User(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    """Kept lower-case (``db.accounts.normalize_email``), so uniqueness ignores case."""
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    """argon2id; ``None``: the account cannot sign in with a password (keys only)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+    """Set: the user's keys and sessions stop working at once."""
 
 
 class ApiKey(Base):
@@ -72,7 +78,20 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    """``None``: the key never expires."""
     revoked_at: Mapped[datetime | None]
+
+
+class LoginSession(Base):
+    """A signed-in browser: the cookie holds a random token, only its SHA-256 is stored."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class TranscriptRow(Base):

@@ -1,6 +1,9 @@
-"""``/v1/api-keys``: keys for programs. The key is shown once, at creation."""
+"""``/v1/api-keys``: the caller's keys for programs. The key is shown once, at creation; nobody
+sees, makes or revokes another user's keys (another user's key id is 404)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from fastapi import APIRouter, Response
 
@@ -8,7 +11,7 @@ from reflector.api.deps import Session, User
 from reflector.api.keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from reflector.api.schemas import from_row
 from reflector.db import repository
-from reflector.db.tables import ApiKey
+from reflector.db.tables import ApiKey, utcnow
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 
@@ -20,7 +23,10 @@ def _out(row: ApiKey) -> ApiKeyOut:
 @router.post("", status_code=201, response_model=ApiKeyCreated)
 async def create_key(body: ApiKeyCreate, session: Session, user: User) -> ApiKeyCreated:
     await repository.ensure_user(session, user.id)
-    row, plain = await repository.create_api_key(session, user.id, body.name)
+    expires = None
+    if body.expires_in_days is not None:
+        expires = utcnow() + timedelta(days=body.expires_in_days)
+    row, plain = await repository.create_api_key(session, user.id, body.name, expires)
     await session.commit()
     return ApiKeyCreated(**_out(row).model_dump(), key=plain)
 

@@ -11,6 +11,8 @@ from reflector.api.schemas import StrictBody
 
 class ApiKeyCreate(StrictBody):
     name: str = Field(default="", max_length=200)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    """After this many days the key stops working; ``null``: never."""
 
 
 class ApiKeyOut(BaseModel):
@@ -19,6 +21,8 @@ class ApiKeyOut(BaseModel):
     prefix: str
     created_at: datetime
     last_used_at: datetime | None
+    """To the minute."""
+    expires_at: datetime | None
 
 
 class ApiKeyCreated(ApiKeyOut):

@@ -1,0 +1,1 @@
+"""Accounts: who the caller is (``/v1/me``), users for administrators, and signing in."""
