@@ -75,9 +75,12 @@ class LiveSession:
         self,
         transcriber: StreamingTranscriber,
         on_update: Callable[[TimedLiveUpdate], Awaitable[None]],
+        keep_audio: bool = True,
     ) -> None:
         self.transcriber = transcriber
         self.on_update = on_update
+        self.keep_audio = keep_audio
+        """Whether :meth:`recording` has the audio (off where the caller keeps it itself)."""
         self.audio: list[np.ndarray] = []
         """Everything received, kept for the recording."""
         self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
@@ -98,7 +101,8 @@ class LiveSession:
 
     async def feed(self, samples: np.ndarray) -> None:
         samples = np.asarray(samples, dtype=np.float32)
-        self.audio.append(samples)
+        if self.keep_audio:
+            self.audio.append(samples)
         self._received += len(samples)
         self._arrivals.add(self.received_seconds, time.monotonic())
         self._queued_samples += len(samples)

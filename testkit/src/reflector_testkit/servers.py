@@ -100,9 +100,12 @@ def openai_client(url: str):
 class ServeProcess:
     """``reflector serve`` in its own process, so its RSS and CPU time are its own."""
 
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str | None, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        extra_env = env or {}
         env = {
             **os.environ,
             "REFLECTOR_DATA_DIR": str(data_dir),
@@ -112,6 +115,7 @@ class ServeProcess:
         env.pop("REFLECTOR_DATABASE_URL", None)
         if database_url:
             env["REFLECTOR_DATABASE_URL"] = database_url
+        env.update(extra_env)
         self._log = (data_dir / "server.log").open("wb")
         command = "from reflector.cli.main import cli; cli()"
         self.process = subprocess.Popen(
@@ -161,9 +165,12 @@ class ServeProcess:
 
 
 @contextmanager
-def running_server(data_dir: Path, database_url: str | None) -> Iterator[ServeProcess]:
-    """``reflector serve`` on a free port with its data in ``data_dir``, stopped on exit."""
-    server = ServeProcess(data_dir, database_url)
+def running_server(
+    data_dir: Path, database_url: str | None, env: dict[str, str] | None = None
+) -> Iterator[ServeProcess]:
+    """``reflector serve`` on a free port with its data in ``data_dir`` (and ``env`` added to
+    its environment), stopped on exit."""
+    server = ServeProcess(data_dir, database_url, env)
     try:
         yield server
     finally:

@@ -41,18 +41,19 @@ from reflector.api.live.models import start_preload
 from reflector.api.live.pcm import AudioFormatError, decode_pcm
 from reflector.api.live.schemas import LiveConfig, WebRtcAnswer, WebRtcOffer
 from reflector.api.live.service import (
+    LiveStream,
     background,
     check_translation,
     claim,
     release,
     start_session,
+    watch_streams,
     wrap_up,
 )
 from reflector.api.live.webrtc import LivePeer, OfferError, close_peers
 from reflector.api.problems import Problem
 from reflector.api.schemas import validation_details
 from reflector.api.state import AppState
-from reflector.live.session import LiveSession
 
 SHUTDOWN_WAIT_SECONDS = 30.0
 """At shutdown, how long open sessions get to store their audio and queue their jobs."""
@@ -64,9 +65,13 @@ _UNSUPPORTED = 1003
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: AppState = app.state.reflector
     preload = start_preload(state) if state.settings.live_preload else None
+    # Streams cut off by a crash of a server (this machine's previous one, or a server
+    # elsewhere that stopped beating): their stored audio is processed.
+    state.live.watcher = asyncio.create_task(watch_streams(state))
     yield
     if preload is not None:
         preload.cancel()
+    state.live.watcher.cancel()
     # Before the app closes its database and job runner: end every WebRTC peer, then let the
     # sessions (WebRTC and WebSocket) keep their audio and queue its processing.
     await close_peers(state.live.peers)
@@ -91,7 +96,7 @@ async def record_ws(websocket: WebSocket, transcript_id: str) -> None:
     if problem:
         await websocket.close(code=POLICY_VIOLATION, reason=problem[:120])
         return
-    session: LiveSession | None = None
+    session: LiveStream | None = None
     try:
         await websocket.accept()
         try:
@@ -164,7 +169,7 @@ async def _run_webrtc(
     state: AppState, transcript_id: str, peer: LivePeer, offer: WebRtcOffer
 ) -> None:
     """The life of one WebRTC stream, after the answer: the same session as a WebSocket's."""
-    session: LiveSession | None = None
+    session: LiveStream | None = None
     try:
         session = await start_session(
             state, transcript_id, offer.language, peer.send, offer.translate_to
@@ -208,7 +213,7 @@ async def _send_error(websocket: WebSocket, code: str, message: str) -> None:
     await _send_quietly(websocket, {"type": "error", "code": code, "message": message})
 
 
-async def _stream(websocket: WebSocket, session: LiveSession, config: LiveConfig) -> None:
+async def _stream(websocket: WebSocket, session: LiveStream, config: LiveConfig) -> None:
     """Audio until STOP, a close, or the client vanishing; bad pieces are refused one by one."""
     while True:
         try:

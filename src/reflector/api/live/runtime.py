@@ -39,3 +39,7 @@ class LiveRuntime:
     """Sessions' wrap-ups (storing audio, queueing its job), awaited at shutdown."""
     translations: dict[str, LiveTranslation] = field(default_factory=dict)
     """The translation chain of each live transcript that has one, by transcript id."""
+    recording: set[str] = field(default_factory=set)
+    """Transcripts whose stream runs in this process (never taken for a gone server's)."""
+    watcher: asyncio.Task[None] | None = None
+    """Looks for streams whose server is gone and processes their stored audio."""

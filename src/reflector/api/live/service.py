@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import structlog
 
 from reflector.api.live.metrics import (
     FINAL_WORD_DELAY_SECONDS,
@@ -18,16 +21,35 @@ from reflector.api.live.metrics import (
     REAL_TIME_FACTOR,
 )
 from reflector.api.live.models import shared_engine
+from reflector.api.live.outbox import LiveOutbox
+from reflector.api.live.spool import LiveSpool, assemble, spool_prefix
 from reflector.api.live.translation import LiveTranslation
 from reflector.api.state import AppState
 from reflector.api.uploads.service import start_processing
-from reflector.audio import SAMPLE_RATE, write_wav
+from reflector.blobs import BlobNotFound
 from reflector.db import repository
+from reflector.db.tables import utcnow
 from reflector.domain.events import LiveTopicData, LiveWordsData, TopicEvent, TranscriptWordsEvent
+from reflector.domain.status import TranscriptStatus
+from reflector.jobs.inprocess import previous_process
+from reflector.jobs.runner import worker_id
 from reflector.live.session import LiveSession, TimedLiveUpdate
 from reflector.live.streaming import LiveOptions, StreamingTranscriber
-from reflector.pipelines.publish import publish_transcript_event, record_and_publish
 from reflector.vad import shared_vad
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_SECONDS = 10.0
+"""How often a running stream marks its transcript as alive (its ``updated_at``)."""
+ORPHAN_SECONDS = 60.0
+"""A ``recording`` transcript without a sign of life for this long has lost its stream (its
+server died): its stored audio is processed by whichever server finds it."""
+SWEEP_SECONDS = 30.0
+"""How often a server looks for such transcripts (and once when it starts)."""
+EVENTS_DRAIN_SECONDS = 10.0
+"""At the end of a stream, how long events that could not be stored yet are tried again."""
+SPOOL_CLOSE_SECONDS = 20.0
+"""At the end of a stream, how long storing its last pieces of audio may take."""
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 """Tells the client something, if it is still there (never raises)."""
@@ -65,15 +87,36 @@ async def check_translation(state: AppState, language: str | None, targets: list
         raise ValueError(f"cannot translate {language!r} into {', '.join(map(repr, missing))}")
 
 
+@dataclass
+class LiveStream:
+    """One stream: its decoding session, its audio stored as it arrives, its events."""
+
+    transcript_id: str
+    session: LiveSession
+    spool: LiveSpool
+    outbox: LiveOutbox
+    heartbeat: asyncio.Task[None]
+
+    @property
+    def received_seconds(self) -> float:
+        return self.session.received_seconds
+
+    async def feed(self, samples: np.ndarray) -> None:
+        # Kept first: the audio is safe whatever the decoder does with it.
+        self.spool.add(samples)
+        await self.session.feed(samples)
+
+
 async def start_session(
     state: AppState,
     transcript_id: str,
     language: str | None,
     send: Send,
     translate_to: list[str] | None = None,
-) -> LiveSession:
+) -> LiveStream:
     """A live session on the shared model whose updates go to the transcript and ``send``;
-    with ``translate_to``, final sentences are also captioned and spoken in those languages."""
+    with ``translate_to``, final sentences are also captioned and spoken in those languages.
+    Its audio is stored in the blob store as it arrives (see :mod:`reflector.api.live.spool`)."""
     engine = await shared_engine(state)
     transcriber = StreamingTranscriber(engine, shared_vad(), LiveOptions(language=language))
     translation = None
@@ -84,16 +127,50 @@ async def start_session(
             state, transcript_id, translator, synthesizer, language, translate_to
         )
         state.live.translations[transcript_id] = translation
+    outbox = LiveOutbox(state.sessions, state.bus, transcript_id)
 
     async def on_update(timed: TimedLiveUpdate) -> None:
-        await _publish(state, send, transcript_id, timed)
-        if translation is not None and timed.update.final:
-            await translation.add_final_words(timed.update.final)
+        # Nothing here may stop decoding: a failure is logged and the session goes on.
+        try:
+            await _publish(outbox, send, timed)
+            if translation is not None and timed.update.final:
+                await translation.add_final_words(timed.update.final)
+        except Exception:
+            log.exception("live_update_failed", transcript=transcript_id)
 
-    return LiveSession(transcriber, on_update)
+    state.live.recording.add(transcript_id)
+    await _write_owner(state, transcript_id)
+    spool = LiveSpool(state.blobs, transcript_id)
+    heartbeat = asyncio.create_task(_beat(state, transcript_id))
+    session = LiveSession(transcriber, on_update, keep_audio=False)
+    return LiveStream(transcript_id, session, spool, outbox, heartbeat)
 
 
-async def _publish(state: AppState, send: Send, transcript_id: str, timed: TimedLiveUpdate) -> None:
+def _owner_key(transcript_id: str) -> str:
+    return f"{spool_prefix(transcript_id)}owner"
+
+
+async def _write_owner(state: AppState, transcript_id: str) -> None:
+    """Note which server process runs the stream, so that its next start on this machine
+    knows the stream is gone without waiting for the heartbeat to go stale."""
+    try:
+        await state.blobs.put_bytes(_owner_key(transcript_id), worker_id().encode())
+    except Exception as error:
+        log.warning("live_owner_not_stored", transcript=transcript_id, error=str(error)[:300])
+
+
+async def _beat(state: AppState, transcript_id: str) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        try:
+            async with state.sessions() as session:
+                await repository.touch_recording(session, transcript_id)
+                await session.commit()
+        except Exception as error:  # the database blinks: the next beat will do
+            log.warning("live_heartbeat_failed", transcript=transcript_id, error=str(error)[:300])
+
+
+async def _publish(outbox: LiveOutbox, send: Send, timed: TimedLiveUpdate) -> None:
     update_ = timed.update
     for delay in timed.final_delays:
         FINAL_WORD_DELAY_SECONDS.observe(delay)
@@ -102,47 +179,128 @@ async def _publish(state: AppState, send: Send, transcript_id: str, timed: Timed
     words = TranscriptWordsEvent(data=LiveWordsData.model_validate(update_, from_attributes=True))
     if update_.final:
         # Final words are kept (a late subscriber replays them); interim ones only travel.
-        async with state.sessions() as session:
-            await record_and_publish(session, state.bus, transcript_id, words)
+        await outbox.keep(words)
     else:
-        await publish_transcript_event(state.bus, transcript_id, words)
+        await outbox.send(words)
     await send({"type": "transcript", **words.data.model_dump(mode="json")})
     for topic in update_.topics:
         # Live topics are kept like final ones (marked ``live``: the pipeline writes the final
         # topics over the whole recording afterwards).
         event = TopicEvent(data=LiveTopicData.model_validate(topic.event_data()))
-        async with state.sessions() as session:
-            await record_and_publish(session, state.bus, transcript_id, event)
+        await outbox.keep(event)
         await send({"type": "topic", **event.data.model_dump(mode="json")})
 
 
-async def wrap_up(state: AppState, transcript_id: str, session: LiveSession | None) -> None:
+async def wrap_up(state: AppState, transcript_id: str, stream: LiveStream | None) -> None:
     """The end of a stream, however it ended: the audio received so far is processed."""
-    if session is None:
+    if stream is None:
         await release(state, transcript_id)
         return
-    await session.close()
-    translation = state.live.translations.pop(transcript_id, None)
-    if translation is not None:
-        await translation.close()  # the last sentence, then the listeners hear the end
-    REAL_TIME_FACTOR.observe(session.transcriber.stats.real_time_factor)
-    await _process_recording(state, transcript_id, session.recording())
+    try:
+        try:
+            await stream.session.close()
+        except Exception:  # decoding failed: the stored audio is still processed
+            log.exception("live_decoding_failed", transcript=transcript_id)
+        translation = state.live.translations.pop(transcript_id, None)
+        if translation is not None:
+            try:
+                await translation.close()  # the last sentence, then the listeners hear the end
+            except Exception:
+                log.exception("live_translation_close_failed", transcript=transcript_id)
+        REAL_TIME_FACTOR.observe(stream.session.transcriber.stats.real_time_factor)
+        await stream.outbox.drain(EVENTS_DRAIN_SECONDS)
+        try:
+            await stream.spool.close(SPOOL_CLOSE_SECONDS)
+        except TimeoutError:
+            log.error("live_audio_not_all_stored", transcript=transcript_id)
+    finally:
+        stream.heartbeat.cancel()
+        stream.spool.abandon()
+        state.live.recording.discard(transcript_id)
+    # Should this fail (the database is away), the transcript stays ``recording`` without a
+    # heartbeat and a server's sweep processes the stored audio later.
+    await process_spooled(state, transcript_id)
 
 
-async def _process_recording(state: AppState, transcript_id: str, samples: np.ndarray) -> None:
-    """Keep what was received and run the full pipeline on it."""
-    if samples.size < SAMPLE_RATE // 10:
-        await release(state, transcript_id)
-        return
+async def process_spooled(state: AppState, transcript_id: str) -> None:
+    """Turn a stream's stored pieces into its recording and run the full pipeline on it; a
+    stream that kept (almost) nothing gives the transcript back (``idle``)."""
+    prefix = spool_prefix(transcript_id)
     with tempfile.TemporaryDirectory() as folder:
-        path = write_wav(samples, Path(folder) / "live.wav")
+        path = Path(folder) / "live.wav"
+        seconds = await assemble(state.blobs, transcript_id, path)
+        if seconds < 0.1:
+            await release(state, transcript_id)
+            await state.blobs.delete_prefix(prefix)
+            return
         key = f"transcripts/{transcript_id}/upload.wav"
         await state.blobs.put_file(key, path, "audio/wav")
     async with state.sessions() as session:
         row = await repository.get_transcript(session, transcript_id, None)
+        if row.status != TranscriptStatus.RECORDING:
+            return  # another server finished it first
         row.upload_key = key
-        row.duration = round(samples.size / SAMPLE_RATE, 3)
+        row.duration = round(seconds, 3)
         await start_processing(state, session, row)
+    await state.blobs.delete_prefix(prefix)
+
+
+async def recover_streams(state: AppState, started: datetime) -> list[str]:
+    """Process the stored audio of every stream whose server is gone; their ids.
+
+    A stream is gone when its transcript is ``recording`` here and either its server was this
+    machine's previous server process (the process that ran before ``started``), or it gave no
+    sign of life for :data:`ORPHAN_SECONDS` (a server elsewhere died).
+    """
+    me = worker_id()
+    stale_before = utcnow() - timedelta(seconds=ORPHAN_SECONDS)
+    async with state.sessions() as session:
+        candidates = await repository.stale_recordings(session, utcnow())
+    recovered = []
+    for transcript_id, seen in candidates:
+        if transcript_id in state.live.recording:
+            continue  # a stream of this process
+        if _aware(seen) >= stale_before and not (
+            _aware(seen) < started and await _owner_gone(state, transcript_id, me)
+        ):
+            continue
+        async with state.sessions() as session:
+            taken = await repository.take_stale_recording(session, transcript_id, seen)
+            await session.commit()
+        if not taken:
+            continue
+        log.warning("live_stream_recovered", transcript=transcript_id)
+        try:
+            await process_spooled(state, transcript_id)
+        except Exception:  # tried again at the next sweep, once the heartbeat is stale
+            log.exception("live_stream_recovery_failed", transcript=transcript_id)
+            continue
+        recovered.append(transcript_id)
+    return recovered
+
+
+async def _owner_gone(state: AppState, transcript_id: str, me: str) -> bool:
+    try:
+        owner = (await state.blobs.get_bytes(_owner_key(transcript_id))).decode()
+    except BlobNotFound:
+        return False
+    return previous_process(owner, me)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives times back without their zone; they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+async def watch_streams(state: AppState) -> None:
+    """Recover gone streams now, then every :data:`SWEEP_SECONDS`, until cancelled."""
+    started = utcnow()
+    while True:
+        try:
+            await recover_streams(state, started)
+        except Exception:  # the database is away: the next sweep
+            log.exception("live_stream_sweep_failed")
+        await asyncio.sleep(SWEEP_SECONDS)
 
 
 def background(state: AppState, coroutine: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
