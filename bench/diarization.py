@@ -22,6 +22,14 @@ boundaries (NIST convention; ``collar=0.5`` in pyannote, whose collar is the tot
 audio duration (voice detection excluded: the file pipeline runs it anyway, reported apart).
 
 Prints one JSON object on stdout; progress goes to stderr.
+
+``--turns`` measures the transcript's outputs instead: each recording goes through the file
+pipeline (``transcribe_file``, Whisper ``--model``, speakers on, no summary), and DER is scored
+twice, on ``speaker_turns`` (the diarizer's regions) and on the segments (which span only their
+words), with the count of speakers found. Real recordings (``reflector_testkit.real_speakers``:
+two real readers taking turns, one reader under five recording conditions, single real
+speakers, the four-person PocketSphinx meeting, each also through an 8 kHz telephone band) are
+reported apart from the generated meetings.
 """
 
 from __future__ import annotations
@@ -160,11 +168,126 @@ def run_baseline(embedder, meeting, regions, window: float = 1.5) -> Timed:
     )
 
 
+def real_recordings() -> list:
+    """Real voices with known turns, each also through an 8 kHz telephone band."""
+    from reflector.audio import decode_file
+    from reflector_testkit.meetings import (
+        POCKETSPHINX_SPEAKERS,
+        Clip,
+        compose_meeting,
+        pocketsphinx_voices_meeting,
+    )
+    from reflector_testkit.real_speakers import (
+        ALSA_CLIPS,
+        ALSA_SOUNDS,
+        one_voice_conditions,
+        telephone_band,
+        two_voice_stream,
+    )
+
+    def clip(path: Path):
+        if path.suffix == ".raw":
+            return np.fromfile(path, dtype="<i2").astype(np.float32) / 32768.0
+        return decode_file(path).samples
+
+    data = TEST_DATA / "pocketsphinx"
+    recordings = []
+    if ALSA_SOUNDS.is_dir():
+        recordings.append(two_voice_stream(data))
+        alsa = [Clip(0, clip(ALSA_SOUNDS / name)) for name in ALSA_CLIPS]
+        recordings.append(compose_meeting(alsa, name="real-one-voice-alsa"))
+    recordings.append(one_voice_conditions(data))
+    for name, files in POCKETSPHINX_SPEAKERS.items():
+        clips = [Clip(0, clip(data / f)) for f in files]
+        recordings.append(compose_meeting(clips, name=f"real-one-voice-{name}"))
+    recordings.append(pocketsphinx_voices_meeting(data))
+    return [m for meeting in recordings for m in (meeting, telephone_band(meeting))]
+
+
+def turns_report(model: str, quick: bool) -> dict:
+    """DER of ``speaker_turns`` and of word-spanning segments, per recording, real apart."""
+    import tempfile
+
+    from reflector.asr import AsrConfig
+    from reflector.audio import write_wav
+    from reflector.diarization.types import SpeakerTurn
+    from reflector.logging_setup import configure_logging
+    from reflector.pipelines.file import TranscribeOptions, load_engine, transcribe_file
+    from reflector.settings import get_settings
+
+    configure_logging("warning")  # stdout carries only the JSON report
+    settings = get_settings()
+    options = TranscribeOptions.for_asr(AsrConfig(model=model), summarize=False)
+    engine = load_engine(options, settings.data_dir)
+    from reflector.diarization import make_diarizer
+
+    diarizer = make_diarizer("local")
+    generated = load_meetings(0, quick=True) if quick else load_meetings(0, quick=False)
+    generated = [m for m in generated if m.name != "pocketsphinx-voices"]
+    rows: dict[str, list] = {"real": [], "generated": []}
+    with tempfile.TemporaryDirectory() as folder:
+        for kind, recordings in (("real", real_recordings()), ("generated", generated)):
+            for meeting in recordings:
+                path = write_wav(meeting.samples, Path(folder) / "audio.wav")
+                transcript = transcribe_file(
+                    path, options, settings.data_dir, engine=engine, diarizer=diarizer
+                )
+                turns = [SpeakerTurn(t.start, t.end, t.speaker) for t in transcript.speaker_turns]
+                segments = [
+                    SpeakerTurn(s.start, s.end, s.speaker)
+                    for s in transcript.segments
+                    if s.speaker is not None
+                ]
+                found = len({t.speaker for t in turns})
+                row = {
+                    "recording": meeting.name,
+                    "duration_s": round(meeting.duration, 1),
+                    "speakers": meeting.num_speakers,
+                    "speakers_found": found,
+                    "count_right": found == meeting.num_speakers,
+                    "der_collar_0.25": {
+                        "speaker_turns": der(meeting, turns, 0.25),
+                        "segments": der(meeting, segments, 0.25),
+                    },
+                    "der_collar_0": {
+                        "speaker_turns": der(meeting, turns, 0.0),
+                        "segments": der(meeting, segments, 0.0),
+                    },
+                }
+                log(json.dumps(row))
+                rows[kind].append(row)
+
+    def summary(kind: str) -> dict:
+        chosen = rows[kind]
+        if not chosen:
+            return {}
+        return {
+            "count_right": f"{sum(r['count_right'] for r in chosen)}/{len(chosen)}",
+            "der_collar_0.25_mean": {
+                who: round(float(np.mean([r["der_collar_0.25"][who] for r in chosen])), 4)
+                for who in ("speaker_turns", "segments")
+            },
+        }
+
+    return {
+        "benchmark": "diarization-turns",
+        "model": model,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "real": rows["real"],
+        "generated": rows["generated"],
+        "summary": {"real": summary("real"), "generated": summary("generated")},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--long-minutes", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true", help="three short meetings, no long one")
+    parser.add_argument(
+        "--turns", action="store_true", help="DER of speaker_turns vs segments, real apart"
+    )
+    parser.add_argument("--model", default="tiny.en", help="Whisper model for --turns")
     args = parser.parse_args()
 
     # OpenMP threads spin while waiting by default; on a machine shared with other work that
@@ -173,6 +296,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.turns:
+        print(json.dumps(turns_report(args.model, args.quick), indent=2))
+        return
     from reflector.diarization.campplus import SpeakerEmbedder
     from reflector.diarization.local import LocalDiarizer
     from reflector.vad import SileroVad

@@ -188,7 +188,8 @@ def test_exports_in_every_format_and_a_zip(server, processed):
     assert json.loads(server.get(base, params={"format": "json"}).text)["summary"]["title"]
     bundle = zipfile.ZipFile(io.BytesIO(server.get(base, params={"format": "zip"}).content))
     names = bundle.namelist()
-    assert {Path(n).suffix for n in names} == {".txt", ".vtt", ".srt", ".json", ".md", ".mp3"}
+    suffixes = {".txt", ".vtt", ".srt", ".json", ".md", ".rttm", ".mp3"}
+    assert {Path(n).suffix for n in names} == suffixes
     mp3 = next(n for n in names if n.endswith(".mp3"))
     assert bundle.read(mp3) == server.get(f"/v1/transcripts/{processed['id']}/audio.mp3").content
     _assert_problem(server.get(base, params={"format": "docx"}), 422, "validation-error")

@@ -97,10 +97,11 @@ def anonymous() -> Transcript:
 
 
 def test_format_names() -> None:
-    assert FORMATS == ("text", "timestamped", "vtt", "srt", "json", "md")
+    assert FORMATS == ("text", "timestamped", "vtt", "srt", "json", "md", "rttm")
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+# RTTM holds speaker times only, no words (tests/test_speaker_turns.py covers it).
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "rttm"])
 def test_every_format_renders(meeting: Transcript, fmt: str) -> None:
     assert "Hello everyone." in render(meeting, fmt)
 
@@ -109,7 +110,7 @@ def test_unknown_format_is_rejected_with_the_choices(meeting: Transcript) -> Non
     with pytest.raises(ValueError) as raised:
         render(meeting, "docx")
     assert str(raised.value) == (
-        "unknown format 'docx' (choose from text, timestamped, vtt, srt, json, md)"
+        "unknown format 'docx' (choose from text, timestamped, vtt, srt, json, md, rttm)"
     )
 
 
@@ -122,6 +123,7 @@ def test_unknown_format_is_rejected_with_the_choices(meeting: Transcript) -> Non
         ("meeting.json", "json"),
         ("meeting.md", "md"),
         ("meeting.markdown", "md"),
+        ("call.rttm", "rttm"),
         ("meeting.wav", None),
         ("meeting", None),
     ],

@@ -246,6 +246,35 @@ def _most_mixed(c: np.ndarray, threshold: float, margin: float = 0.05) -> int | 
     return worst
 
 
+def _group_similarity(
+    x: np.ndarray, w: np.ndarray, c: np.ndarray, groups: list[list[int]]
+) -> np.ndarray:
+    """Cosine similarity of clusters' mean voices, corrected for how few windows they hold.
+
+    The mean of a few unit vectors is longer than the mean of many from the same voice (each
+    window is perfectly similar to itself), so the plain centroid cosine of two halves of one
+    short recording looks like two people. Dividing by the clusters' own coherence (the mean
+    similarity of distinct window pairs) instead of the means' lengths removes that bias;
+    for clusters of many windows the two are the same.
+    """
+    sums, coherence = [], []
+    for centroid, members in zip(c, groups, strict=True):
+        if len(members) < 2:  # nothing to correct: the plain centroid
+            sums.append(centroid)
+            coherence.append(1.0)
+            continue
+        weights = w[members]
+        total = (weights[:, None] * x[members]).sum(0)
+        mass, self_mass = weights.sum(), float((weights**2).sum())
+        sums.append(total / mass)
+        within = (float(total @ total) - self_mass) / (mass**2 - self_mass)
+        # Clipped: a cluster of unrelated windows (noise) must not look like anyone's twin.
+        coherence.append(min(1.0, max(within, 0.3)))
+    means = np.array(sums)
+    scale = np.sqrt(np.array(coherence))
+    return (means @ means.T) / (scale[:, None] * scale[None, :])
+
+
 def _recluster(
     x: np.ndarray,
     labels: np.ndarray,
@@ -271,14 +300,18 @@ def _recluster(
             if junk is not None:
                 c = np.delete(c, junk, axis=0)
         # 2. Merge the most similar pair while it is above the threshold (or above high).
+        groups = [
+            list(np.flatnonzero(g)) for g in ((x @ c.T).argmax(1) == np.arange(len(c))[:, None])
+        ]
         while len(c) > max(low, 1):
-            sim = c @ c.T
+            sim = _group_similarity(x, w, c, groups)
             np.fill_diagonal(sim, -np.inf)
             i, j = np.unravel_index(np.argmax(sim), sim.shape)
             if sim[i, j] < options.merge_similarity and len(c) <= high:
                 break
             merged = normalise_rows((c[i] + c[j])[None])[0]
             c = np.vstack([np.delete(c, [i, j], axis=0), merged])
+            groups = [g for n, g in enumerate(groups) if n not in (i, j)] + [groups[i] + groups[j]]
         # 3. Every window goes to its nearest centroid.
         new = _compact((x @ c.T).argmax(1))
         if np.array_equal(new, labels):

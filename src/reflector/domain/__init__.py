@@ -14,9 +14,11 @@ from reflector.domain.transcript import (
     Segment,
     SpeakerProfile,
     Transcript,
+    Turn,
     Word,
     speaker_label,
 )
+from reflector.domain.turns import assign_span, join_turns, relabel_turns
 
 __all__ = [
     "ActionItems",
@@ -29,8 +31,12 @@ __all__ = [
     "SummaryUsage",
     "Topic",
     "Transcript",
+    "Turn",
     "Word",
+    "assign_span",
     "build_segments",
+    "join_turns",
     "make_monotonic",
+    "relabel_turns",
     "speaker_label",
 ]

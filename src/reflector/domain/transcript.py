@@ -52,6 +52,18 @@ class Segment(_Timed):
     """Mean word probability."""
 
 
+class Turn(_Timed):
+    """A stretch of time in which one speaker talks, as the diarizer heard it.
+
+    Unlike a segment, a turn also covers the speech between and around the recognised words
+    (breaths, hesitations, words the recogniser missed), so it is what a speaker-timing score
+    (DER) or an RTTM file should be built from.
+    """
+
+    speaker: int = Field(ge=0)
+    """The same 0-based number as the words' ``speaker``."""
+
+
 class SpeakerProfile(BaseModel):
     """What is known about one speaker: how long they talked and their voice print."""
 
@@ -79,6 +91,8 @@ class Transcript(BaseModel):
     model: str | None = None
     speaker_names: dict[int, str] = Field(default_factory=dict)
     speaker_profiles: list[SpeakerProfile] = Field(default_factory=list)
+    speaker_turns: list[Turn] = Field(default_factory=list)
+    """Who spoke when (the diarizer's regions, in time order); empty without speakers."""
     notes: list[str] = Field(default_factory=list)
     """Human-readable remarks, e.g. that no speech was found."""
     summary: MeetingSummary | None = None

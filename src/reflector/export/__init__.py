@@ -1,4 +1,5 @@
-"""Turn a transcript into files people and players read: text, captions, JSON, Markdown."""
+"""Turn a transcript into files people, players and scorers read: text, captions, JSON, Markdown,
+RTTM."""
 
 from reflector.export.cues import Cue, build_cues
 from reflector.export.formats import (
@@ -13,6 +14,7 @@ from reflector.export.formats import (
     to_timestamped,
     to_vtt,
 )
+from reflector.export.rttm import to_rttm
 
 __all__ = [
     "FORMATS",
@@ -23,6 +25,7 @@ __all__ = [
     "render",
     "to_json",
     "to_markdown",
+    "to_rttm",
     "to_srt",
     "to_text",
     "to_timestamped",

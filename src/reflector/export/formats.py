@@ -1,4 +1,4 @@
-"""Render a :class:`Transcript` as text, timestamped text, WebVTT, SRT, JSON or Markdown."""
+"""Render a :class:`Transcript` as text, timestamped text, WebVTT, SRT, JSON, Markdown or RTTM."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Literal, get_args
 
 from reflector.domain.transcript import Transcript
 from reflector.export.cues import build_cues, squash, wrap
+from reflector.export.rttm import to_rttm
 from reflector.export.summary_sections import summary_markdown_blocks, summary_text_blocks
 from reflector.export.timecode import clock, duration_hms, to_ms
 
-Format = Literal["text", "timestamped", "vtt", "srt", "json", "md"]
+Format = Literal["text", "timestamped", "vtt", "srt", "json", "md", "rttm"]
 FORMATS: tuple[Format, ...] = get_args(Format)
 
 PARAGRAPH_PAUSE = 2.0
@@ -27,12 +28,19 @@ _EXTENSIONS: dict[str, Format] = {
     ".json": "json",
     ".md": "md",
     ".markdown": "md",
+    ".rttm": "rttm",
 }
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>~])")
 
 
-def render(transcript: Transcript, fmt: str) -> str:
-    """The transcript in the named format; one entry point so callers need no per-format code."""
+def render(transcript: Transcript, fmt: str, name: str | None = None) -> str:
+    """The transcript in the named format; one entry point so callers need no per-format code.
+
+    ``name`` names the recording where a format records it (RTTM's file id): the input file's
+    name without its extension.
+    """
+    if fmt == "rttm":
+        return to_rttm(transcript, name)
     renderer = _RENDERERS.get(fmt)
     if renderer is None:
         raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -140,6 +148,7 @@ _RENDERERS: dict[str, Callable[[Transcript], str]] = {
     "srt": to_srt,
     "json": to_json,
     "md": to_markdown,
+    "rttm": to_rttm,
 }
 
 

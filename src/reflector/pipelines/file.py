@@ -33,8 +33,10 @@ from reflector.domain import (
     SpeakerProfile,
     Topic,
     Transcript,
+    Turn,
     Word,
     build_segments,
+    join_turns,
     make_monotonic,
 )
 from reflector.intelligence import MeetingWriter, SummaryOptions, summarize_meeting
@@ -147,10 +149,10 @@ def transcribe_file(
         on_words=on_words,
     )
     notes += recognition.notes
-    words, profiles = recognition.words, []
+    words, profiles, turns = recognition.words, [], []
     if options.diarize and words:
         progress.report("identifying speakers", 0.0)
-        words, profiles, note = identify_speakers(
+        words, profiles, turns, note = identify_speakers(
             words, samples, recognition.regions, options, diarizer or make_diarizer("local")
         )
         notes += [note] if note else []
@@ -166,6 +168,7 @@ def transcribe_file(
         segments=segments,
         model=engine.name,
         speaker_profiles=profiles,
+        speaker_turns=turns,
         notes=notes,
     )
     if segments and options.wants_summary(duration):
@@ -256,15 +259,16 @@ def identify_speakers(
     regions: list[SpeechRegion],
     options: TranscribeOptions,
     diarizer: Diarizer,
-) -> tuple[list[Word], list[SpeakerProfile], str | None]:
-    """Words labelled with speakers, one profile per speaker, and a note if it failed."""
+) -> tuple[list[Word], list[SpeakerProfile], list[Turn], str | None]:
+    """Words labelled with speakers, one profile per speaker, the speaker turns (numbered like
+    the words) and a note if it failed."""
     try:
         result = diarizer.diarize(samples, regions, options.speakers)
     except DiarizationError as exc:
         # The words are still right; say why speakers are missing rather than fail.
-        return words, [], f"Speakers could not be identified: {exc}"
-    labelled, profiles = _label_speakers(words, result)
-    return labelled, profiles, None
+        return words, [], [], f"Speakers could not be identified: {exc}"
+    labelled, profiles, turns = _label_speakers(words, result)
+    return labelled, profiles, turns, None
 
 
 def add_summary(
@@ -286,9 +290,17 @@ def add_summary(
 
 def _label_speakers(
     words: list[Word], result: DiarizationResult
-) -> tuple[list[Word], list[SpeakerProfile]]:
-    """Give words their speakers and keep one profile (time, voice print) per speaker."""
+) -> tuple[list[Word], list[SpeakerProfile], list[Turn]]:
+    """Give words their speakers, keep one profile (time, voice print) per speaker and the
+    diarizer's turns, renumbered like the words."""
     words, result = label_words(words, result)
+    # The diarizer's own regions cover the speech between words too (what a speaker-timing
+    # score counts); a remote server may cut one turn in pieces, so touching ones are joined.
+    turns = join_turns(
+        Turn(start=round(t.start, 3), end=round(t.end, 3), speaker=t.speaker)
+        for t in result.turns
+        if t.end > t.start
+    )
     speaking_time = result.speaking_time()
     profiles = [
         SpeakerProfile(
@@ -300,4 +312,4 @@ def _label_speakers(
         )
         for speaker in sorted(result.speakers)
     ]
-    return words, profiles
+    return words, profiles, turns

@@ -65,6 +65,7 @@ from reflector.pipelines.file import (
 )
 from reflector.pipelines.lifecycle import set_status
 from reflector.pipelines.publish import emit
+from reflector.pipelines.speaker_turns import store_turns
 from reflector.settings import Settings
 from reflector.vad import SpeechRegion, shared_vad
 
@@ -224,7 +225,7 @@ async def _diarize(ctx: StageContext) -> None:
     stored = await ctx.get_json("recognition")
     words = [Word.model_validate(w) for w in stored["words"]]
     notes = list(stored["notes"])
-    profiles = []
+    profiles, turns = [], []
     options = ctx.transcribe_options()
     if options.diarize and words and ctx.settings.diarization_backend != "off":
         samples = await ctx.samples()
@@ -234,7 +235,7 @@ async def _diarize(ctx: StageContext) -> None:
             url=ctx.settings.diarization_url,
             api_key=ctx.settings.diarization_api_key,
         )
-        words, profiles, note = await asyncio.to_thread(
+        words, profiles, turns, note = await asyncio.to_thread(
             identify_speakers, words, samples, regions, options, diarizer
         )
         notes += [note] if note else []
@@ -250,9 +251,11 @@ async def _diarize(ctx: StageContext) -> None:
         segments=segments,
         model=options.model,
         speaker_profiles=profiles,
+        speaker_turns=turns,
         notes=notes,
     )
     await ctx.put_json("transcript", transcript.model_dump(mode="json"))
+    await store_turns(ctx.blobs, ctx.transcript_id, turns)
     async with ctx.sessions() as session:
         await repository.replace_segments(session, ctx.transcript_id, segments)
         row = await repository.get_transcript(session, ctx.transcript_id, None)

@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from reflector.api.deps import Session, State, User, readable_transcript
 from reflector.db import repository
 from reflector.export import FORMATS, render
+from reflector.pipelines.speaker_turns import load_turns
 
 router = APIRouter(prefix="/v1/transcripts", tags=["exports"])
 
@@ -24,6 +25,7 @@ _MEDIA = {
     "srt": ("application/x-subrip; charset=utf-8", "srt"),
     "json": ("application/json", "json"),
     "md": ("text/markdown; charset=utf-8", "md"),
+    "rttm": ("text/plain; charset=utf-8", "rttm"),
 }
 
 
@@ -38,15 +40,18 @@ async def export_transcript(
     session: Session,
     state: State,
     user: User,
-    format: Annotated[str, Query(pattern="^(text|timestamped|vtt|srt|json|md|zip)$")] = "text",
+    format: Annotated[str, Query(pattern="^(text|timestamped|vtt|srt|json|md|rttm|zip)$")] = "text",
 ) -> Response:
     row = await readable_transcript(session, transcript_id, user)
     transcript = await repository.to_domain(session, row)
+    # Speaker turns live beside the audio, not in the database (see pipelines.speaker_turns).
+    turns = await load_turns(state.blobs, row.id)
+    transcript = transcript.model_copy(update={"speaker_turns": turns})
     stem = _file_stem(row.name, row.title, row.id)
     if format != "zip":
         media, extension = _MEDIA[format]
         return Response(
-            render(transcript, format),
+            render(transcript, format, name=stem),
             media_type=media,
             headers={"Content-Disposition": f'attachment; filename="{stem}.{extension}"'},
         )
@@ -54,7 +59,7 @@ async def export_transcript(
     archive = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 (closed by chunks())
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
         for fmt in FORMATS:
-            bundle.writestr(f"{stem}.{_MEDIA[fmt][1]}", render(transcript, fmt))
+            bundle.writestr(f"{stem}.{_MEDIA[fmt][1]}", render(transcript, fmt, name=stem))
         if row.audio_key:
             with bundle.open(f"{stem}.mp3", "w") as audio:
                 async for chunk in state.blobs.iter_range(row.audio_key):

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reflector.api.auth import CurrentUser
-from reflector.api.deps import owned_transcript, transcript_child
+from reflector.api.deps import ensure_unlocked, owned_transcript, transcript_child
 from reflector.api.problems import Problem
 from reflector.api.schemas import from_row
 from reflector.api.state import AppState
@@ -26,7 +26,7 @@ from reflector.api.transcripts.schemas import (
 )
 from reflector.db import repository
 from reflector.db.tables import ActionItemRow, ParticipantRow, TranscriptRow, utcnow
-from reflector.domain import Segment, Word, build_segments
+from reflector.domain import Segment, Word, assign_span, build_segments, relabel_turns
 from reflector.domain.events import (
     CreatedData,
     LabelledSegmentsData,
@@ -44,6 +44,7 @@ from reflector.domain.events import (
     TranscriptEvent,
 )
 from reflector.pipelines.publish import publish_user_event, record_and_publish
+from reflector.pipelines.speaker_turns import change_turns
 
 _NOT_NULL = {"name", "share_mode", "locked", "reviewed"}
 _FINAL_EVENTS: dict[str, Callable[[str | None], TranscriptEvent]] = {
@@ -96,11 +97,6 @@ def search_hit_out(hit: repository.SearchHit) -> SearchHitOut:
 
 
 # --- transcripts -------------------------------------------------------------------------------
-
-
-def ensure_unlocked(row: TranscriptRow) -> None:
-    if row.locked:
-        raise Problem(423, "locked", "the transcript is locked; unlock it first (locked: false)")
 
 
 async def editable_transcript(
@@ -321,6 +317,9 @@ async def assign_speaker(
             }
             person.speaker = max((s for s in used if s is not None), default=-1) + 1
         speaker = person.speaker
+    if speaker is not None:
+        start, end, chosen = body.start, body.end, speaker
+        await change_turns(state.blobs, row.id, lambda t: assign_span(t, start, end, chosen))
     return await _relabel(
         state, session, row, speaker, lambda w: body.start <= (w.start + w.end) / 2 <= body.end
     )
@@ -333,6 +332,8 @@ async def merge_speakers(
     for person in await repository.load_participants(session, row.id):
         if person.speaker in merged:
             await session.delete(person)
+    mapping = dict.fromkeys(merged, into)
+    await change_turns(state.blobs, row.id, lambda t: relabel_turns(t, mapping))
     return await _relabel(state, session, row, into, lambda w: w.speaker in merged)
 
 

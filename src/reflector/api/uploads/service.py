@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from reflector.api.deps import transcript_child
+from reflector.api.deps import ensure_unlocked, transcript_child
 from reflector.api.problems import Problem
 from reflector.api.schemas import from_row
 from reflector.api.state import AppState
@@ -42,8 +42,7 @@ def job_out(row: JobRow) -> JobOut:
 def ensure_not_busy(row: TranscriptRow) -> None:
     if row.status in _BUSY:
         raise Problem(409, "transcript-busy", f"the transcript is {row.status}; wait until it ends")
-    if row.locked:
-        raise Problem(423, "locked", "the transcript is locked; unlock it first (locked: false)")
+    ensure_unlocked(row)
 
 
 def staging(state: AppState) -> UploadStaging:
