@@ -14,6 +14,8 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reflector import __version__
+from reflector.api.accounts import login_router as sign_in
+from reflector.api.accounts import router as accounts
 from reflector.api.body_limit import BodyLimit
 from reflector.api.docs import DOCS_PATH, install_docs
 from reflector.api.events import router as events
@@ -144,6 +146,8 @@ def create_app(settings: Settings) -> FastAPI:
         events,
         live,
         api_keys,
+        accounts,
+        sign_in,
         health,
         openai_audio,
         translations,
