@@ -12,6 +12,8 @@ dev=0
 # (its /usr/share/sounds/alsa/*.wav are real recorded voices) for tests, Apertium with its
 # English-Spanish and French-Spanish data for offline translation.
 apt_packages=(ffmpeg espeak-ng sox alsa-utils apertium apertium-eng-spa apertium-fr-es)
+# Chromium from Debian for the web app's browser tests (never a browser a test tool downloads).
+[ "$dev" = 1 ] && apt_packages+=(chromium)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -107,6 +109,15 @@ if [ "$dev" = 1 ]; then
   .venv/bin/pip install -q -e ./testkit
 else
   .venv/bin/pip install -q -e .
+fi
+
+# The web app, built into package data that `reflector serve` serves at /. Node and npm are
+# needed only here, never at run time; without them the server still runs and / says so.
+if command -v npm >/dev/null; then
+  (cd web && npm ci --silent --no-audit --no-fund && npm run --silent build -- --logLevel warn) >&2
+else
+  echo "warning: npm is missing, so the web app is not built (install Node.js and npm, then" \
+    "run this script again)" >&2
 fi
 
 if [ "$dev" = 1 ]; then

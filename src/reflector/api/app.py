@@ -39,6 +39,7 @@ from reflector.api.voice import openai_router as openai_audio
 from reflector.api.voice import router as voice
 from reflector.api.voice import ws_router as voice_ws
 from reflector.api.voice.services import build_voice_services
+from reflector.api.webapp import install_web_app
 from reflector.db import repository
 from reflector.db.engine import upgrade_database_async
 from reflector.jobs.resources import check_settings, open_resources
@@ -156,6 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(module.router)
     include_user_events(app)
+    install_web_app(app)  # last: it answers only the paths no other route has
 
     app.add_middleware(RequestTimer)
     return app

@@ -1,0 +1,71 @@
+// The one way the app talks to the server: typed by the generated schema, same origin.
+import createClient, { type Middleware } from "openapi-fetch";
+import type { components, paths } from "./schema";
+
+export type Schemas = components["schemas"];
+export type Transcript = Schemas["TranscriptOut"];
+export type TranscriptStatus = Schemas["TranscriptStatus"];
+export type Segment = Schemas["SegmentOut"];
+export type Topic = Schemas["TopicOut"];
+export type Participant = Schemas["ParticipantOut"];
+export type SearchHit = Schemas["SearchHitOut"];
+export type UserEvent = Schemas["UserEvent"];
+
+/** Every status, in the order a transcript goes through them; checked against the schema. */
+export const STATUSES = [
+  "idle",
+  "uploaded",
+  "recording",
+  "processing",
+  "ended",
+  "error",
+] as const satisfies readonly TranscriptStatus[];
+// Fails to compile when the server gains a status this list does not have.
+const _allStatuses: Exclude<TranscriptStatus, (typeof STATUSES)[number]> extends never
+  ? true
+  : never = true;
+void _allStatuses;
+
+const CSRF_COOKIE = "reflector_csrf";
+const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+function cookie(name: string): string | undefined {
+  for (const part of document.cookie.split(";")) {
+    const [key, ...value] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(value.join("="));
+  }
+  return undefined;
+}
+
+/** A browser signed in with a cookie proves each write with the CSRF cookie's value. */
+const csrf: Middleware = {
+  onRequest({ request }) {
+    const token = cookie(CSRF_COOKIE);
+    if (token && WRITES.has(request.method)) request.headers.set("X-CSRF-Token", token);
+    return request;
+  },
+};
+
+export const api = createClient<paths>({ baseUrl: window.location.origin });
+api.use(csrf);
+
+/** An API error in words: the problem's detail (RFC 9457), else its title, else the status. */
+export function problemText(error: unknown, response?: Response): string {
+  if (error && typeof error === "object") {
+    const problem = error as { detail?: unknown; title?: unknown };
+    if (typeof problem.detail === "string" && problem.detail) return problem.detail;
+    if (Array.isArray(problem.detail) && problem.detail.length > 0) {
+      const first = problem.detail[0] as { msg?: unknown };
+      if (typeof first?.msg === "string") return first.msg;
+    }
+    if (typeof problem.title === "string" && problem.title) return problem.title;
+  }
+  if (response?.status === 401) return "You need to sign in to see this.";
+  if (response) return `The server answered ${response.status} ${response.statusText}`.trim();
+  return "The server could not be reached. Check that it is running, then try again.";
+}
+
+/** The URL of a transcript's export in one of the formats the API lists. */
+export function exportUrl(id: string, format: string): string {
+  return `/v1/transcripts/${encodeURIComponent(id)}/export?format=${encodeURIComponent(format)}`;
+}
