@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reflector import __version__
 from reflector.api.accounts import login_router as sign_in
 from reflector.api.accounts import router as accounts
+from reflector.api.asgi import PureMiddleware
 from reflector.api.body_limit import BodyLimit
 from reflector.api.docs import DOCS_PATH, install_docs
 from reflector.api.events import router as events
@@ -171,18 +172,11 @@ class ReflectorApp(FastAPI):
         return SecurityHeaders(super().build_middleware_stack(), docs_prefixes=(DOCS_PATH,))
 
 
-class RequestTimer:
-    """Request latency per route template, as pure ASGI middleware: the function-style
-    ``@app.middleware("http")`` wraps every request in extra tasks and streams, which cost more
-    than many whole answers (a cached speech request takes a few milliseconds)."""
+class RequestTimer(PureMiddleware):
+    """Request latency per route template (pure ASGI: the function-style middleware costs more
+    than many whole answers; a cached speech request takes a few milliseconds)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reflector.api.asgi import PureMiddleware
 from reflector.api.problems import problem_response
 from reflector.settings import Settings
 
@@ -41,15 +42,12 @@ def body_limit(route_path: str | None, settings: Settings) -> int | None:
     return settings.max_request_bytes
 
 
-class BodyLimit:
+class BodyLimit(PureMiddleware):
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+        super().__init__(app)
         self.settings = settings
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit: int | None = None
         checked = False
         received = 0

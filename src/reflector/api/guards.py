@@ -1,7 +1,7 @@
 """Checks on every request before any route runs: a trusted ``Host``, and for WebSockets an
 allowed ``Origin``; sockets that authenticate by subprotocol get it selected in the answer.
 
-Pure ASGI middleware, so bodies (uploads) and sockets pass through untouched.
+Pure ASGI middleware (see ``asgi``), so bodies (uploads) and sockets pass through untouched.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reflector.api.asgi import PureMiddleware
 from reflector.api.auth import WEBSOCKET_PROTOCOL, offered_subprotocols
 from reflector.api.hosts import host_is_trusted, origin_is_allowed, split_host, trusted_hosts
 from reflector.api.problems import problem_response
@@ -23,17 +24,16 @@ async def _refuse_socket(send: Send, reason: str) -> None:
     await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": reason})
 
 
-class TrustedHosts:
+class TrustedHosts(PureMiddleware):
     """400 ``untrusted-host`` for a ``Host`` the server does not answer to (DNS rebinding)."""
 
+    handles = frozenset({"http", "websocket"})
+
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+        super().__init__(app)
         self.patterns = trusted_hosts(settings)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         name, _ = split_host(Headers(scope=scope).get("host", ""))
         if host_is_trusted(name, self.patterns):
             await self.app(scope, receive, send)
@@ -50,20 +50,19 @@ class TrustedHosts:
         await response(scope, receive, send)
 
 
-class WebSocketOrigins:
+class WebSocketOrigins(PureMiddleware):
     """Refuses a WebSocket whose ``Origin`` is another site before it is accepted; clients that
     send none (programs, not browsers) pass. A socket that offered ``reflector.v1`` gets it
     selected when its route accepts without naming one (browsers drop a socket whose offered
     subprotocols the server does not answer)."""
 
+    handles = frozenset({"websocket"})
+
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+        super().__init__(app)
         self.settings = settings
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         origin = headers.get("origin")
         if origin is not None and not origin_is_allowed(

@@ -1,10 +1,12 @@
-"""Security headers on every response, as pure ASGI middleware (see ``app.RequestTimer`` for
-why not ``@app.middleware``). A header a route set itself is kept."""
+"""Security headers on every response, as pure ASGI middleware (see ``asgi`` for why not
+``@app.middleware``). A header a route set itself is kept."""
 
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reflector.api.asgi import PureMiddleware
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
@@ -25,15 +27,12 @@ SECURITY_HEADERS = {
 }
 
 
-class SecurityHeaders:
+class SecurityHeaders(PureMiddleware):
     def __init__(self, app: ASGIApp, docs_prefixes: tuple[str, ...] = ()) -> None:
-        self.app = app
+        super().__init__(app)
         self.docs_prefixes = docs_prefixes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         docs = bool(self.docs_prefixes) and scope["path"].startswith(self.docs_prefixes)
         policy = DOCS_CONTENT_SECURITY_POLICY if docs else CONTENT_SECURITY_POLICY
 

@@ -61,6 +61,24 @@ class AsrStats:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Batch:
+    """Windows decoded together and their words so far, which second looks may improve."""
+
+    samples: np.ndarray
+    windows: list[Window]
+    words: list[list[Word]]
+
+    def replace_if_more(self, index: int, new: list[Word], inside: Callable[[Word], bool]) -> bool:
+        """Put ``new`` in place of window ``index``'s words ``inside`` a stretch if it has more."""
+        words = self.words[index]
+        if len(new) <= sum(1 for w in words if inside(w)):
+            return False
+        kept = [w for w in words if not inside(w)]
+        self.words[index] = sorted(kept + new, key=lambda w: w.start)
+        return True
+
+
 _model_cache: dict[tuple[str, str, str, int, int], object] = {}
 _model_cache_lock = threading.Lock()
 
@@ -150,11 +168,11 @@ class WhisperEngine:
         stats = stats or AsrStats()
         done = 0
         for first in range(0, len(windows), options.batch_size):
-            batch = list(windows[first : first + options.batch_size])
-            decoded = self._decode_windows(samples, batch, options, stats)
-            self._rescue_missed_pieces(samples, batch, decoded, options, stats)
-            self._fill_gaps(samples, batch, decoded, options, stats)
-            for words in decoded:
+            chosen = list(windows[first : first + options.batch_size])
+            batch = _Batch(samples, chosen, self._decode_windows(samples, chosen, options, stats))
+            self._rescue_missed_pieces(batch, options, stats)
+            self._fill_gaps(batch, options, stats)
+            for words in batch.words:
                 stats.windows += 1
                 done += 1
                 yield words
@@ -184,14 +202,7 @@ class WhisperEngine:
             )
         return results
 
-    def _rescue_missed_pieces(
-        self,
-        samples: np.ndarray,
-        batch: list[Window],
-        decoded: list[list[Word]],
-        options: AsrOptions,
-        stats: AsrStats,
-    ) -> None:
+    def _rescue_missed_pieces(self, batch: _Batch, options: AsrOptions, stats: AsrStats) -> None:
         """Decode again, on its own, any packed speech piece that came back (nearly) empty.
 
         Without timestamps Whisper sometimes stops early in a packed window or skips a quiet
@@ -199,29 +210,21 @@ class WhisperEngine:
         """
         missed = [
             (index, piece)
-            for index, window in enumerate(batch)
+            for index, window in enumerate(batch.windows)
             for piece in window.pieces
             if piece.duration >= RESCUE_MIN_SECONDS
-            and len(_words_in(decoded[index], piece)) < RESCUE_MIN_WORDS_PER_SECOND * piece.duration
+            and len(_words_in(batch.words[index], piece))
+            < RESCUE_MIN_WORDS_PER_SECOND * piece.duration
         ]
         for first in range(0, len(missed), options.batch_size):
             chunk = missed[first : first + options.batch_size]
             alone = [Window((piece,)) for _, piece in chunk]
-            rescued = self._decode_windows(samples, alone, options, stats)
+            rescued = self._decode_windows(batch.samples, alone, options, stats)
             for (index, piece), words in zip(chunk, rescued, strict=True):
-                if len(words) > len(_words_in(decoded[index], piece)):
+                if batch.replace_if_more(index, words, lambda w, piece=piece: _inside(w, piece)):
                     stats.rescued_pieces += 1
-                    others = [w for w in decoded[index] if not _inside(w, piece)]
-                    decoded[index] = sorted(others + words, key=lambda w: w.start)
 
-    def _fill_gaps(
-        self,
-        samples: np.ndarray,
-        batch: list[Window],
-        decoded: list[list[Word]],
-        options: AsrOptions,
-        stats: AsrStats,
-    ) -> None:
+    def _fill_gaps(self, batch: _Batch, options: AsrOptions, stats: AsrStats) -> None:
         """Decode again the stretches of a window's speech that no word covers.
 
         Without timestamps, Whisper often ends a window early or jumps over a stretch, most
@@ -236,8 +239,8 @@ class WhisperEngine:
         for _ in range(GAP_ROUNDS):
             gaps = [
                 (index, start, end)
-                for index, window in enumerate(batch)
-                for start, end in _uncovered(window, decoded[index])
+                for index, window in enumerate(batch.windows)
+                for start, end in _uncovered(window, batch.words[index])
                 if (index, round(start, 1), round(end, 1)) not in tried
             ]
             if not gaps:
@@ -247,23 +250,19 @@ class WhisperEngine:
                 for index, start, end in chunk:
                     tried.add((index, round(start, 1), round(end, 1)))
                 spans = [
-                    batch[index].span(start - GAP_MARGIN_SECONDS, end + GAP_MARGIN_SECONDS)
+                    batch.windows[index].span(start - GAP_MARGIN_SECONDS, end + GAP_MARGIN_SECONDS)
                     for index, start, end in chunk
                 ]
-                found = self._decode_windows(samples, [s for s in spans if s], options, stats)
+                found = self._decode_windows(batch.samples, [s for s in spans if s], options, stats)
                 todo = [gap for gap, span in zip(chunk, spans, strict=True) if span]
                 for (index, start, end), words in zip(todo, found, strict=True):
-                    window = batch[index]
+                    window = batch.windows[index]
 
                     def inside(word: Word, window: Window = window, a=start, b=end) -> bool:
                         return a <= window.to_window_time((word.start + word.end) / 2) < b
 
-                    new = [w for w in words if inside(w)]
-                    old = [w for w in decoded[index] if inside(w)]
-                    if len(new) > len(old):
+                    if batch.replace_if_more(index, [w for w in words if inside(w)], inside):
                         stats.filled_gaps += 1
-                        kept = [w for w in decoded[index] if not inside(w)]
-                        decoded[index] = sorted(kept + new, key=lambda w: w.start)
 
     def _decode_batch(
         self, samples: np.ndarray, batch: list[Window], options: AsrOptions

@@ -453,21 +453,19 @@ async def _search_postgres(
         "t.user_id = :user AND t.deleted_at IS NULL AND "
         "t.search_vector @@ plainto_tsquery('english', :q)"
     )
-    total = await session.scalar(
-        text(f"SELECT count(*) FROM transcripts t WHERE {where}"), {"user": user_id, "q": words}
-    )
-    result = await session.execute(
-        text(
-            "SELECT t.id, t.title, ts_rank(t.search_vector, plainto_tsquery('english', :q)) AS r,"
-            " ts_headline('english', coalesce(t.text, '') || ' ' || coalesce(t.short_summary, ''),"
+    return await _ranked_page(
+        session,
+        f"FROM transcripts t WHERE {where}",
+        rank="ts_rank(t.search_vector, plainto_tsquery('english', :q))",
+        snippet=(
+            "ts_headline('english', coalesce(t.text, '') || ' ' || coalesce(t.short_summary, ''),"
             " plainto_tsquery('english', :q), 'StartSel=<mark>, StopSel=</mark>, MaxWords=30,"
-            f" MinWords=10, MaxFragments=2') AS s FROM transcripts t WHERE {where}"
-            " ORDER BY r DESC, t.created_at DESC OFFSET :offset LIMIT :limit"
+            " MinWords=10, MaxFragments=2')"
         ),
-        {"user": user_id, "q": words, "offset": offset, "limit": limit},
+        params={"user": user_id, "q": words},
+        offset=offset,
+        limit=limit,
     )
-    hits = [SearchHit(r.id, r.title, float(r.r), r.s) for r in result]
-    return hits, int(total or 0)
 
 
 async def _search_sqlite(
@@ -475,20 +473,41 @@ async def _search_sqlite(
 ) -> tuple[list[SearchHit], int]:
     match = " ".join(f'"{w}"' for w in words)  # all words, each quoted as a plain token
     where = "transcripts_fts MATCH :q AND t.user_id = :user AND t.deleted_at IS NULL"
-    join = "FROM transcripts_fts f JOIN transcripts t ON t.rowid = f.rowid"
-    total = await session.scalar(
-        text(f"SELECT count(*) {join} WHERE {where}"), {"user": user_id, "q": match}
+    return await _ranked_page(
+        session,
+        f"FROM transcripts_fts f JOIN transcripts t ON t.rowid = f.rowid WHERE {where}",
+        # bm25 weights: title 5, summaries 2, text 1; lower bm25 is better, so it is negated.
+        rank="-bm25(transcripts_fts, 5.0, 2.0, 1.0)",
+        snippet="snippet(transcripts_fts, -1, '<mark>', '</mark>', '…', 24)",
+        params={"user": user_id, "q": match},
+        offset=offset,
+        limit=limit,
     )
-    # bm25 weights: title 5, summaries 2, text 1 (lower bm25 is better).
+
+
+async def _ranked_page(
+    session: AsyncSession,
+    source: str,
+    *,
+    rank: str,
+    snippet: str,
+    params: dict[str, object],
+    offset: int,
+    limit: int,
+) -> tuple[list[SearchHit], int]:
+    """The matches' count and one page of them, highest ``rank`` first, then the newest.
+
+    ``source`` is the ``FROM … WHERE …`` clause; ``rank`` and ``snippet`` are SQL expressions
+    over it (fixed text: the user's words only ever travel as ``params``)."""
+    total = await session.scalar(text(f"SELECT count(*) {source}"), params)
     result = await session.execute(
         text(
-            "SELECT t.id, t.title, bm25(transcripts_fts, 5.0, 2.0, 1.0) AS r, "
-            "snippet(transcripts_fts, -1, '<mark>', '</mark>', '…', 24) AS s "
-            f"{join} WHERE {where} ORDER BY r, t.created_at DESC LIMIT :limit OFFSET :offset"
+            f"SELECT t.id, t.title, {rank} AS r, {snippet} AS s {source}"
+            " ORDER BY r DESC, t.created_at DESC LIMIT :limit OFFSET :offset"
         ),
-        {"user": user_id, "q": match, "offset": offset, "limit": limit},
+        {**params, "offset": offset, "limit": limit},
     )
-    hits = [SearchHit(r.id, r.title, -float(r.r), r.s) for r in result]
+    hits = [SearchHit(r.id, r.title, float(r.r), r.s) for r in result]
     return hits, int(total or 0)
 
 
