@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from reflector.bus import MemoryBus, transcript_channel, user_channel
 from reflector.bus.codec import encode_message
 from reflector.db import repository
-from reflector.db.engine import make_engine, make_sessionmaker, sqlite_url, upgrade_database_async
 from reflector.db.tables import TranscriptRow
 from reflector.domain import ActionItems, Decision, NextStep, Participant, Segment, Topic, Word
 from reflector.domain.events import (
@@ -65,6 +64,7 @@ from reflector.pipelines.publish import (
     publish_user_event,
     record_and_publish,
 )
+from reflector_testkit.servers import sqlite_sessions
 
 WORD = Word(start=0.5, end=0.9, text=" Hello", probability=0.93, speaker=1)
 SEGMENT = Segment(start=0.5, end=0.9, text="Hello", speaker=1, words=[WORD], confidence=0.93)
@@ -326,15 +326,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[Any]:
-    url = sqlite_url(tmp_path / "events.db")
-    await upgrade_database_async(url)
-    engine = make_engine(url)
-    maker = make_sessionmaker(engine)
-    async with maker() as session:
-        await repository.ensure_user(session, "u", "User")
-        await session.commit()
-    yield maker
-    await engine.dispose()
+    async with sqlite_sessions(tmp_path / "events.db") as maker:
+        yield maker
 
 
 async def _make_transcript(sessions) -> str:

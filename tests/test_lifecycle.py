@@ -11,16 +11,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from reflector.bus import MemoryBus, transcript_channel, user_channel
 from reflector.db import repository
-from reflector.db.engine import (
-    make_engine,
-    make_sessionmaker,
-    sqlite_url,
-    upgrade_database_async,
-)
 from reflector.db.tables import EventRow, JobRow, TranscriptRow
 from reflector.domain.events import StatusEvent
 from reflector.domain.status import (
@@ -33,6 +27,7 @@ from reflector.domain.status import (
 from reflector.jobs.submit import create_job, start_processing
 from reflector.pipelines.lifecycle import set_status
 from reflector.settings import Settings
+from reflector_testkit.servers import sqlite_sessions
 
 pytestmark = pytest.mark.anyio
 
@@ -51,22 +46,14 @@ def anyio_backend() -> str:
 
 @dataclass
 class World:
-    engine: AsyncEngine
     sessions: async_sessionmaker
     bus: MemoryBus
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    url = sqlite_url(tmp_path / "lifecycle.db")
-    await upgrade_database_async(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    async with sessions() as session:
-        await repository.ensure_user(session, "u", "User")
-        await session.commit()
-    yield World(engine, sessions, MemoryBus())
-    await engine.dispose()
+    async with sqlite_sessions(tmp_path / "lifecycle.db") as sessions:
+        yield World(sessions, MemoryBus())
 
 
 async def _transcript(world: World, status: TranscriptStatus) -> str:

@@ -109,6 +109,13 @@ def reading(librivox_clips) -> tuple[np.ndarray, list[tuple[float, str]]]:
     return np.concatenate(parts), ends
 
 
+def _new_live_transcript(server, name: str) -> tuple[str, str]:
+    """A new transcript on ``server`` and the WebSocket URL that records into it."""
+    response = httpx.post(f"{server.base_url}/v1/transcripts", json={"name": name}, timeout=30)
+    tid = response.json()["id"]
+    return tid, f"ws://127.0.0.1:{server.port}/v1/transcripts/{tid}/record/ws"
+
+
 @pytest.mark.slow
 def test_a_killed_server_keeps_the_stream_up_to_seconds_before_the_kill(tmp_path, reading):
     audio, ends = reading
@@ -118,10 +125,7 @@ def test_a_killed_server_keeps_the_stream_up_to_seconds_before_the_kill(tmp_path
     data = tmp_path / "data"
     data.mkdir()
     with running_server(data, None, LIGHT) as server:
-        tid = httpx.post(
-            f"{server.base_url}/v1/transcripts", json={"name": "killed"}, timeout=30
-        ).json()["id"]
-        url = f"ws://127.0.0.1:{server.port}/v1/transcripts/{tid}/record/ws"
+        tid, url = _new_live_transcript(server, "killed")
         received: list[dict] = []
         asyncio.run(asyncio.wait_for(_stream(url, _pcm(audio), kill_at, received), 60))
         pieces = sorted((data / "blobs" / "transcripts" / tid / "live").glob("*.pcm"))
@@ -147,10 +151,7 @@ def test_a_vanished_client_keeps_its_audio(tmp_path, reading):
     data = tmp_path / "data"
     data.mkdir()
     with running_server(data, None, LIGHT) as server:
-        tid = httpx.post(
-            f"{server.base_url}/v1/transcripts", json={"name": "gone"}, timeout=30
-        ).json()["id"]
-        url = f"ws://127.0.0.1:{server.port}/v1/transcripts/{tid}/record/ws"
+        tid, url = _new_live_transcript(server, "gone")
         seconds = ends[1][0] + 0.5
         asyncio.run(asyncio.wait_for(_stream(url, _pcm(audio), seconds, []), 60))
         done = _wait_status(server.base_url, tid, {"ended", "error"}, timeout=180)

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ import pytest
 import websockets
 
 from reflector_testkit.ports import free_port
+from reflector_testkit.servers import wait_until_healthy
 
 
 @pytest.fixture
@@ -30,17 +30,9 @@ def served(tmp_path):
     process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"reflector serve did not start:\n{log.read()[-3000:]}")
-            time.sleep(0.2)
+        if not wait_until_healthy(base, process):
+            log.seek(0)
+            pytest.fail(f"reflector serve did not start:\n{log.read()[-3000:]}")
         yield base, tmp_path, log
     finally:
         process.send_signal(signal.SIGINT)

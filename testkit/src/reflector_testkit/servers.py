@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 
 from reflector.api.app import create_app
 from reflector.api.hosts import LOOPBACK_NAMES
+from reflector.db import repository
+from reflector.db.engine import make_engine, make_sessionmaker, sqlite_url, upgrade_database_async
 from reflector.settings import Settings
 from reflector_testkit.ports import free_port
 
@@ -33,6 +35,22 @@ def _psql(database: str, sql: str) -> None:
     )
     if result.returncode != 0:
         raise RuntimeError(f"PostgreSQL at {POSTGRES_ADMIN} is needed: {result.stderr.strip()}")
+
+
+@asynccontextmanager
+async def sqlite_sessions(path: Path, user_id: str = "u") -> AsyncIterator:
+    """A migrated SQLite database at ``path`` holding one user, as a session maker."""
+    url = sqlite_url(path)
+    await upgrade_database_async(url)
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    try:
+        async with sessions() as session:
+            await repository.ensure_user(session, user_id, "User")
+            await session.commit()
+        yield sessions
+    finally:
+        await engine.dispose()
 
 
 @contextmanager
@@ -97,6 +115,20 @@ def openai_client(url: str):
     return openai.OpenAI(base_url=f"{url}/v1", api_key=key.json()["key"], max_retries=0)
 
 
+def wait_until_healthy(base_url: str, process: subprocess.Popen, seconds: float = 60.0) -> bool:
+    """Whether the server at ``base_url`` answers ``/healthz`` before ``process`` exits or
+    ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 class ServeProcess:
     """``reflector serve`` in its own process, so its RSS and CPU time are its own."""
 
@@ -133,16 +165,8 @@ class ServeProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start; see {data_dir / 'server.log'}")
-            time.sleep(0.1)
+        if not wait_until_healthy(self.base_url, self.process):
+            raise RuntimeError(f"the server did not start; see {data_dir / 'server.log'}")
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
