@@ -227,8 +227,8 @@ function ResultList({ results, filters }: { results: Results; filters: Filters }
           <>
             <p>No transcripts yet.</p>
             <p class="hint">
-              Upload a recording with <code>reflector transcribe</code> or the API, and it shows
-              here.
+              Recordings uploaded or streamed to this server through its{" "}
+              <a href="/docs">API</a> show here, and follow along while they are processed.
             </p>
           </>
         )}
