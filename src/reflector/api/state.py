@@ -38,3 +38,5 @@ class AppState:
     """The in-process job runner, when jobs run in the server (not with Celery)."""
     live: LiveRuntime = field(default_factory=LiveRuntime)
     """What live sessions share: model preloading, WebRTC peers, wrap-ups, translations."""
+    uploads_swept_at: float | None = None
+    """When (monotonic seconds) this server last removed expired uploads from its disk."""

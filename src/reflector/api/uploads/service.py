@@ -26,6 +26,8 @@ from reflector.jobs.housekeeping import expire_uploads
 from reflector.pipelines.lifecycle import apply_status
 
 _BUSY = {TranscriptStatus.PROCESSING, TranscriptStatus.RECORDING}
+SWEEP_INTERVAL_SECONDS = 60.0
+"""Least time between two looks for expired uploads when uploads are opened."""
 LOCK_WAIT_SECONDS = 30.0
 """How long a request waits for another one writing to the same upload (a commit of one
 chunk takes well under this) before it is answered 409."""
@@ -71,8 +73,12 @@ async def open_upload(
     if size is not None and size > limit:
         raise Problem(413, "upload-too-large", f"{size} bytes is over the limit of {limit}")
     # Uploads are staged on this server's disk, so this server also clears the abandoned
-    # ones (besides the in-process runner's housekeeping, which the Celery mode lacks).
-    await expire_uploads(state.sessions, staging(state), state.settings.upload_expiry_seconds)
+    # ones (besides the in-process runner's housekeeping, which the Celery mode lacks); at
+    # most once a minute, so opening uploads does not repeat the scan.
+    swept = state.uploads_swept_at
+    if swept is None or time.monotonic() - swept >= SWEEP_INTERVAL_SECONDS:
+        state.uploads_swept_at = time.monotonic()
+        await expire_uploads(state.sessions, staging(state), state.settings.upload_expiry_seconds)
     upload, _ = await _new_upload(state, session, transcript_id, filename, size)
     return upload
 
