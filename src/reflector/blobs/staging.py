@@ -58,6 +58,11 @@ class UploadStaging:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> UploadStaging:
+        """The staging folder of the server whose data dir is ``data_dir``."""
+        return cls(data_dir / "uploads")
+
     def path(self, upload_id: str) -> Path:
         return self.folder / f"{upload_id}.part"
 

@@ -120,7 +120,7 @@ class InProcessRunner:
 
     async def _housekeeping(self) -> None:
         settings = self.deps.settings
-        staging = UploadStaging(settings.data_dir / "uploads")
+        staging = UploadStaging.in_data_dir(settings.data_dir)
         while True:
             await asyncio.sleep(settings.job_sweep_seconds)
             try:

@@ -48,7 +48,7 @@ def ensure_not_busy(row: TranscriptRow) -> None:
 
 
 def staging(state: AppState) -> UploadStaging:
-    return UploadStaging(state.settings.data_dir / "uploads")
+    return UploadStaging.in_data_dir(state.settings.data_dir)
 
 
 def _safe_suffix(filename: str) -> str:
