@@ -99,7 +99,13 @@ CASES: list[tuple[Any, dict[str, Any]]] = [
         TranscriptWordsEvent(
             data=LiveWordsData(final=[WORD], interim=[], audio_time=2.25, degraded=False)
         ),
-        {"final": [_word_json(WORD)], "interim": [], "audio_time": 2.25, "degraded": False},
+        {
+            "final": [_word_json(WORD)],
+            "interim": [],
+            "audio_time": 2.25,
+            "degraded": False,
+            "skipped": 0.0,
+        },
     ),
     (
         SegmentsEvent(data=SegmentsData(segments=[SEGMENT])),

@@ -60,6 +60,9 @@ class LiveWordsData(_Data):
     """Seconds of audio received when the words were decided."""
     degraded: bool
     """The recogniser fell behind and works on longer steps for now."""
+    skipped: float = 0.0
+    """Seconds of audio lost before they were transcribed since the previous update (the
+    server fell too far behind); ``0`` when every second was heard."""
 
 
 class SegmentsData(_Data):
