@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from reflector_testkit import speech
+from reflector_testkit.daily import FakeDaily, running_daily
 from reflector_testkit.seaweed import SeaweedS3, SeaweedUnavailable, running_seaweed
 from reflector_testkit.speech import TEST_DATA, SpokenClip
 
@@ -91,3 +92,11 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
             yield server
     except SeaweedUnavailable as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="module")
+def daily() -> Iterator[FakeDaily]:
+    """A local Daily speaking its documented REST API, one per test module (point a server at
+    it with ``daily.settings(secret)``)."""
+    with running_daily() as server:
+        yield server

@@ -162,12 +162,45 @@ class Settings(BaseSettings):
     """How many times one stage of a job may be started without finishing (its worker died,
     was killed or ran out of memory) before the job fails for good: the same file never
     crash-loops a worker."""
+    job_retry_seconds: float = Field(default=300.0, ge=0.0, le=24 * 3600.0)
+    """How long a stage keeps trying an operation that fails for a reason that passes (the
+    database, the blob store, the event bus or a remote backend away for a moment), with
+    backoff, before the job fails with the reason. 0: no retries."""
     auth_mode: Literal["single-user", "multi-user"] = "single-user"
     """``single-user``: requests without credentials act as the local user (embedded default);
     ``multi-user``: every request needs an API key or a signed-in session (``api-key`` is
     accepted as another name for it)."""
     session_expiry_seconds: float = Field(default=14 * 24 * 3600.0, ge=60.0)
     """How long a sign-in session lasts (default 14 days)."""
+    rate_limits_enabled: bool = True
+    """Answer callers over the limits below with 429 ``rate-limited`` (and ``Retry-After``).
+    Counted in this process, or in Redis (``redis_url``) when the bus is Redis, so that every
+    server shares the counts."""
+    rate_limit_login: str = "10/minute;100/hour"
+    """Sign-in attempts, per address and per account (``limits`` notation: ``N/second``,
+    ``/minute``, ``/hour``, ``/day``; several joined with ``;``)."""
+    rate_limit_api_key: str = "600/minute"
+    """Requests with an API key, per user and per address (wrong keys count per address)."""
+    rate_limit_expensive: str = "30/minute;300/hour"
+    """Requests that start heavy work (completing an upload, processing, speech to text), per
+    user and per address."""
+    max_live_sessions_per_user: int = Field(default=3, ge=0, le=1000)
+    """Live streams one user may run at once (``0``: no limit); one more is answered 429."""
+    oidc_issuer: str | None = None
+    """An OpenID Connect issuer (Authentik, Keycloak, …), exactly as its discovery document
+    names it: set, people sign in there (``/v1/auth/oidc/login``) and programs may send its
+    JWTs as bearer tokens. https, except on a loopback address."""
+    oidc_client_id: str | None = None
+    """Reflector's client at the issuer (authorization code flow with PKCE)."""
+    oidc_client_secret: SecretStr | None = None
+    """The client's secret; unset: a public client (PKCE alone)."""
+    oidc_audience: str | None = None
+    """The ``aud`` that bearer JWTs must carry; default ``oidc_client_id``."""
+    oidc_scopes: str = "openid email profile"
+    oidc_clock_skew_seconds: float = Field(default=60.0, ge=0, le=600)
+    """Leeway for ``exp``, ``nbf`` and ``iat`` between the issuer's clock and ours."""
+    oidc_jwks_cache_seconds: float = Field(default=3600.0, ge=10.0)
+    """How long the issuer's keys are kept; an unknown ``kid`` fetches them again sooner."""
     allow_unauthenticated_network: bool = False
     """Let ``serve`` listen on a non-loopback address in single-user mode, where anyone who
     reaches the port acts as the local user: only behind a proxy that authenticates."""
@@ -193,6 +226,103 @@ class Settings(BaseSettings):
     """Longest recording decoded (default 4 h): a file that decodes to more is refused, early,
     before it fills the memory."""
 
+    # --- rooms and meetings (docs/rooms.md) -----------------------------------------------
+    meeting_max_seconds: float = Field(default=8 * 3600.0, ge=60.0, le=7 * 24 * 3600.0)
+    """How long a meeting opened in a room lasts on the platform before it expires."""
+    meeting_frame_sources: list[str] = Field(default_factory=lambda: ["https:"])
+    """Where the web app's room page may embed a meeting from: the ``frame-src`` of its
+    Content-Security-Policy (JSON list of CSP sources). Default: any ``https:`` address, which
+    covers every platform; narrow it to your platforms' meeting origins
+    (``["https://yourteam.daily.co"]``)."""
+    platform_webhook_tolerance_seconds: float = Field(default=300.0, ge=10.0, le=3600.0)
+    """A signed webhook whose timestamp is further than this from the server's clock is
+    refused (a replayed request)."""
+    recording_poll_seconds: float = Field(default=300.0, ge=10.0)
+    """How often the platforms are asked for finished recordings, in case a webhook was
+    lost; each poll looks back ``recording_poll_lookback_seconds``."""
+    recording_poll_lookback_seconds: float = Field(default=24 * 3600.0, ge=60.0)
+    recording_max_attempts: int = Field(default=5, ge=1, le=100)
+    """How many times a platform recording is tried (copied and turned into a transcript)
+    before it is left in ``error`` for good."""
+    recording_retry_seconds: float = Field(default=300.0, ge=1.0)
+    """How long a failed recording waits before it is tried again; doubled after each try."""
+
+    # --- Daily (REFLECTOR_DAILY_*) ----------------------------------------------------------
+    daily_api_key: SecretStr | None = None
+    daily_api_url: str | None = None
+    """Base URL of Daily's REST API (as in Daily's API reference, ending in ``/v1``); required
+    with the Daily platform."""
+    daily_webhook_secret: SecretStr | None = None
+    """The webhook's ``hmac`` secret as Daily gives it (base64)."""
+    daily_subdomain: str | None = None
+    """Your Daily domain; when set, recordings whose keys are not under it are ignored."""
+    daily_recordings_bucket: str | None = None
+    """The S3 bucket Daily writes recordings to (and Reflector reads and deletes them from)."""
+    daily_recordings_region: str | None = None
+    daily_recordings_role_arn: str | None = None
+    """The IAM role Daily assumes to write into the bucket."""
+    daily_recordings_endpoint_url: str | None = None
+    """An S3-compatible endpoint for reading the bucket; unset: AWS."""
+    daily_recordings_access_key: str | None = None
+    """Reflector's key for reading the bucket; unset: boto3's credential chain."""
+    daily_recordings_secret_key: SecretStr | None = None
+
+    # --- Whereby (REFLECTOR_WHEREBY_*, docs/whereby.md) -------------------------------------
+    whereby_api_key: SecretStr | None = None
+    """The Whereby Embedded API key (a bearer token)."""
+    whereby_api_url: str | None = None
+    """Base URL of Whereby's REST API (as in Whereby's API reference, ending in ``/v1``);
+    required with the Whereby platform."""
+    whereby_webhook_secret: SecretStr | None = None
+    """The signing secret Whereby shows for the webhook (``whereby-signature``)."""
+    whereby_recordings_bucket: str | None = None
+    """The S3 bucket Whereby writes cloud recordings to (and Reflector reads them from)."""
+    whereby_recordings_region: str | None = None
+    whereby_recordings_endpoint_url: str | None = None
+    """An S3-compatible endpoint for reading the bucket; unset: AWS."""
+    whereby_recordings_access_key: str | None = None
+    """Reflector's key for reading the bucket and its SQS queue; unset: boto3's credential
+    chain."""
+    whereby_recordings_secret_key: SecretStr | None = None
+    whereby_upload_access_key: str | None = None
+    """The key Whereby is given to write recordings into the bucket (write-only, ideally);
+    required for cloud recording."""
+    whereby_upload_secret_key: SecretStr | None = None
+    whereby_sqs_queue_url: str | None = None
+    """The SQS queue that receives the bucket's ``ObjectCreated`` notifications; unset: no
+    polling (Whereby recordings are not discovered)."""
+    whereby_sqs_region: str | None = None
+    """Default: ``whereby_recordings_region``."""
+    whereby_sqs_endpoint_url: str | None = None
+    """An SQS-compatible endpoint; unset: AWS."""
+    whereby_sqs_poll_seconds: float = Field(default=30.0, ge=1.0)
+    """How often ``reflector beat`` reads the queue (the server reads it every
+    ``job_sweep_seconds``)."""
+
+    # --- Zulip, calendars and email (docs/integrations.md) ----------------------------------
+    zulip_site: str | None = None
+    """The Zulip organization's address (``https://chat.example.org``); with the bot's email
+    and API key, finished transcripts of rooms that ask for it are posted there."""
+    zulip_bot_email: str | None = None
+    zulip_api_key: SecretStr | None = None
+    ics_allow_private_networks: bool = False
+    """Let room calendars be read from loopback, private and link-local addresses (a calendar
+    server on the LAN). Off: a room's calendar URL cannot reach inside the network."""
+    ics_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    ics_max_bytes: int = Field(default=5 * 1024**2, ge=1024)
+    """Largest calendar file read."""
+    smtp_host: str | None = None
+    """The SMTP server that sends summary emails; unset: nobody can ask for one."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    """The ``From`` address of summary emails (required with ``smtp_host``)."""
+    smtp_starttls: bool = True
+    """Upgrade the connection with STARTTLS (off only for a relay on a trusted network)."""
+    smtp_ssl: bool = False
+    """TLS from the first byte (usually port 465) instead of STARTTLS."""
+
     # --- voice API -------------------------------------------------------------------------
     stt_model: str | None = None
     """Model for ``/api/stt`` and ``/v1/audio/transcriptions``; default ``asr_model``."""
@@ -202,6 +332,52 @@ class Settings(BaseSettings):
     """Consecutive failed calls after which a remote backend is skipped (circuit open)."""
     breaker_reset_seconds: float = Field(default=30.0, gt=0, le=86400)
     """How long an open circuit waits before one probe call tries the remote backend again."""
+
+    # --- outgoing webhooks (REFLECTOR_WEBHOOK_*) -------------------------------------------
+    webhook_allow_private_networks: bool = False
+    """Let webhooks reach loopback, private, link-local and other non-public addresses (a
+    receiver on the same machine or LAN). Off: such URLs are refused when registered and
+    again after DNS resolution when sending."""
+    webhook_connect_timeout: float = Field(default=5.0, gt=0, le=60)
+    webhook_read_timeout: float = Field(default=10.0, gt=0, le=120)
+    """Seconds a receiver has to answer (each read); the whole request gets twice this."""
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    """Deliveries sent at once by one sender (a server or a worker's periodic task)."""
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=300)
+    """How often the sender looks for deliveries that are due."""
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
+    """Wait before the second try; it doubles with each failed try (±20 % jitter)."""
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    """Longest wait between two tries."""
+    webhook_retry_window_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
+    """A delivery still failing this long after its event is given up."""
+    webhook_disable_after_seconds: float = Field(default=24 * 3600.0, gt=0)
+    """An endpoint whose every delivery failed for this long is disabled, with a notice."""
+
+    @field_validator("rate_limit_login", "rate_limit_api_key", "rate_limit_expensive")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many  # only where limits are read
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate limit: write e.g. '10/minute' or '10/minute;100/hour'"
+            ) from None
+        return value
+
+    @field_validator("meeting_frame_sources")
+    @classmethod
+    def _frame_sources(cls, value: list[str]) -> list[str]:
+        # Each entry lands in a response header: one CSP source, nothing that ends the directive.
+        for source in value:
+            if not source or any(c in source for c in " \t\r\n;,'\"") or not source.isascii():
+                raise ValueError(
+                    f"{source!r} is not a CSP source: write an origin such as "
+                    "'https://yourteam.daily.co' or a scheme such as 'https:'"
+                )
+        return value
 
     @field_validator("auth_mode", mode="before")
     @classmethod

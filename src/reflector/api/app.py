@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,19 +16,29 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reflector import __version__
 from reflector.api.accounts import login_router as sign_in
+from reflector.api.accounts import oidc_router as oidc_sign_in
 from reflector.api.accounts import router as accounts
 from reflector.api.asgi import PureMiddleware
 from reflector.api.body_limit import BodyLimit
+from reflector.api.daily import router as daily_webhooks
 from reflector.api.docs import DOCS_PATH, install_docs
 from reflector.api.events import router as events
 from reflector.api.events.openapi import include_user_events
 from reflector.api.guards import TrustedHosts, WebSocketOrigins
 from reflector.api.headers import SecurityHeaders
 from reflector.api.health import router as health
+from reflector.api.integrations import calendar_router as room_calendars
+from reflector.api.integrations import email_router as summary_emails
+from reflector.api.integrations import zulip_router as zulip
 from reflector.api.keys import router as api_keys
 from reflector.api.live import router as live
 from reflector.api.live import speech_router as translations
+from reflector.api.meetings import router as meetings
+from reflector.api.oidc import OidcProvider, check_issuer_url
 from reflector.api.problems import install_problem_handlers
+from reflector.api.rate_limits import RateLimiter
+from reflector.api.rooms import router as rooms
+from reflector.api.server import router as server_info
 from reflector.api.signing import load_or_create_secret
 from reflector.api.state import AppState
 from reflector.api.transcripts import audio_router as audio
@@ -35,12 +46,15 @@ from reflector.api.transcripts import export_router as exports
 from reflector.api.transcripts import router as transcripts
 from reflector.api.transcripts import search_router as search
 from reflector.api.uploads import router as uploads
+from reflector.api.uploads import tracks_router as upload_tracks
 from reflector.api.url_guard import RejectNulInUrl
 from reflector.api.voice import openai_router as openai_audio
 from reflector.api.voice import router as voice
 from reflector.api.voice import ws_router as voice_ws
 from reflector.api.voice.services import build_voice_services
 from reflector.api.webapp import install_web_app
+from reflector.api.webhooks import router as webhooks
+from reflector.api.whereby import router as whereby_webhooks
 from reflector.db import repository
 from reflector.db.engine import upgrade_database_async
 from reflector.jobs.resources import check_settings, open_resources
@@ -67,7 +81,8 @@ def _submitter(
         from reflector.jobs.celery_app import enqueue_job
 
         async def submit(job_id: str) -> None:
-            enqueue_job(job_id)
+            # Sending blocks (and retries for a few seconds when the broker is away).
+            await asyncio.to_thread(enqueue_job, job_id)
 
         return submit, None
     from reflector.jobs.inprocess import InProcessRunner
@@ -82,6 +97,10 @@ def create_app(settings: Settings) -> FastAPI:
     Raises :class:`ValueError` at once when a setting cannot work (not at the first request).
     """
     check_settings(settings)
+    if settings.oidc_issuer:
+        check_issuer_url(settings.oidc_issuer)
+        if not settings.oidc_client_id:
+            raise ValueError("REFLECTOR_OIDC_ISSUER needs REFLECTOR_OIDC_CLIENT_ID too")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,6 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
             submit_job=submit,
             voice=build_voice_services(settings),
             runner=runner,
+            rate_limiter=RateLimiter.from_settings(settings),
+            oidc=OidcProvider(settings) if settings.oidc_issuer else None,
         )
         if runner is not None:
             await runner.start()
@@ -112,6 +133,9 @@ def create_app(settings: Settings) -> FastAPI:
             if runner is not None:
                 await runner.stop()
             await bus.close()
+            await app.state.reflector.rate_limiter.aclose()
+            if app.state.reflector.oidc is not None:
+                await app.state.reflector.oidc.aclose()
             await app.state.reflector.voice.cache.aclose()
             await engine.dispose()
 
@@ -142,23 +166,35 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (
         transcripts,
         uploads,
+        upload_tracks,
         exports,
         audio,
         search,
         events,
         live,
         api_keys,
+        zulip,
+        room_calendars,
+        summary_emails,
+        webhooks,
         accounts,
         sign_in,
+        oidc_sign_in,
         health,
+        server_info,
         openai_audio,
         translations,
         voice,
         voice_ws,
+        whereby_webhooks,
+        rooms,
+        meetings,
+        daily_webhooks,
     ):
         app.include_router(module.router)
     include_user_events(app)
-    install_web_app(app)  # last: it answers only the paths no other route has
+    # Last: it answers only the paths no other route has.
+    install_web_app(app, frame_sources=settings.meeting_frame_sources)
 
     app.add_middleware(RequestTimer)
     return app

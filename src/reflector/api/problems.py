@@ -28,11 +28,13 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    410: "Gone",
     413: "Too large",
     415: "Unsupported media type",
     416: "Range not satisfiable",
     422: "Invalid request",
     423: "Locked",
+    429: "Too many requests",
     500: "Internal error",
     503: "Unavailable",
 }

@@ -6,6 +6,7 @@ One explicit object on ``app.state`` rather than module globals, so tests can ru
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -13,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from reflector.api.live.runtime import LiveRuntime
+from reflector.api.rate_limits import RateLimiter
 from reflector.api.voice.services import VoiceServices
 from reflector.blobs import BlobStore
 from reflector.bus import EventBus
 from reflector.settings import Settings
 
 if TYPE_CHECKING:
+    from reflector.api.oidc import OidcProvider
     from reflector.jobs.inprocess import InProcessRunner
 
 
@@ -38,5 +41,12 @@ class AppState:
     """The in-process job runner, when jobs run in the server (not with Celery)."""
     live: LiveRuntime = field(default_factory=LiveRuntime)
     """What live sessions share: model preloading, WebRTC peers, wrap-ups, translations."""
+    rate_limiter: RateLimiter = field(default_factory=RateLimiter.off)
+    """Sign-in, API-key and heavy-work limits (``api.rate_limits``), made at start."""
+    oidc: OidcProvider | None = None
+    """The OpenID Connect issuer people sign in at (``api.oidc``), when one is set."""
     uploads_swept_at: float | None = None
     """When (monotonic seconds) this server last removed expired uploads from its disk."""
+    room_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    """One lock per room name, so that people opening a room at once in this server get one
+    meeting (the database row lock does the same across servers on PostgreSQL)."""

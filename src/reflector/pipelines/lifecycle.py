@@ -22,6 +22,7 @@ from reflector.domain.events import (
     UserStatusData,
 )
 from reflector.domain.status import TranscriptStatus, check_transition
+from reflector.pipelines.notify import transcript_settled
 from reflector.pipelines.publish import publish_user_event, record_and_publish
 
 
@@ -72,7 +73,10 @@ async def change_status(
     transcript_id, user_id = transcript.id, transcript.user_id
     apply_status(transcript, target, error)
     await session.commit()
-    await announce_status(session, bus, transcript_id, user_id, TranscriptStatus(target), error)
+    status = TranscriptStatus(target)
+    await announce_status(session, bus, transcript_id, user_id, status, error)
+    if status in (TranscriptStatus.ENDED, TranscriptStatus.ERROR):
+        await transcript_settled(session, transcript_id, status)
 
 
 async def set_status(

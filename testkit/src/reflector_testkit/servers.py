@@ -84,6 +84,21 @@ def running_client(settings: Settings) -> Iterator[TestClient]:
 
 
 @contextmanager
+def running_on(database: str, data_dir: Path, **overrides) -> Iterator[TestClient]:
+    """The app on ``database``: ``sqlite`` (a file in ``data_dir``) or ``postgres`` (a new
+    database, dropped afterwards), with :func:`server_settings` and ``overrides``."""
+    if database == "sqlite":
+        with running_client(server_settings(data_dir, None, **overrides)) as client:
+            yield client
+        return
+    with (
+        postgres_database() as url,
+        running_client(server_settings(data_dir, url, **overrides)) as c,
+    ):
+        yield c
+
+
+@contextmanager
 def light_server(data_dir: Path) -> Iterator[TestClient]:
     """The embedded server (SQLite, tiny.en) with summaries from the extractive writer, so a
     finished stream is post-processed without loading a language model."""

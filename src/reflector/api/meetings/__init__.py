@@ -1,0 +1,1 @@
+"""Meetings of rooms: joining, recording, participants' consent, platform events."""

@@ -1,0 +1,1 @@
+"""Rooms: named places for meetings on a video platform."""

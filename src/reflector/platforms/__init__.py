@@ -1,0 +1,1 @@
+"""Video platforms (Daily, Whereby) behind one interface: :mod:`reflector.platforms.base`."""
