@@ -24,6 +24,8 @@ _SELF_LIMITED = frozenset(
     }
 )
 """Routes that stream their body to disk and stop it at their own limits."""
+_TRACKS = "/v1/transcripts/{transcript_id}/tracks"
+"""A multitrack upload: every file in one multipart body, up to the upload limit together."""
 _SPEECH_TO_TEXT = frozenset({"/api/stt", "/v1/audio/transcriptions", "/v1/audio/translations"})
 _TEXT_TO_SPEECH = frozenset({"/api/tts", "/v1/audio/speech"})
 _ENVELOPE_BYTES = 1024**2
@@ -35,6 +37,8 @@ def body_limit(route_path: str | None, settings: Settings) -> int | None:
     """The largest body the route at ``route_path`` (its template) takes; ``None``: its own."""
     if route_path in _SELF_LIMITED:
         return None
+    if route_path == _TRACKS:
+        return settings.max_upload_bytes + _ENVELOPE_BYTES
     if route_path in _SPEECH_TO_TEXT:  # base64 makes 3 bytes of audio 4
         return settings.max_audio_bytes * 4 // 3 + _ENVELOPE_BYTES
     if route_path in _TEXT_TO_SPEECH:  # up to 4 bytes per character in UTF-8

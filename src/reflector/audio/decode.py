@@ -59,7 +59,9 @@ def _hms(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
-def _too_long(path: Path, seconds: float | None, limit: float) -> AudioTooLongError:
+def too_long_error(path: Path, seconds: float | None, limit: float) -> AudioTooLongError:
+    """The error for a recording longer than ``limit`` seconds (``seconds`` of audio, when
+    known)."""
     length = f"{_hms(seconds)} of audio" if seconds is not None else "more audio than that"
     return AudioTooLongError(
         f"{path}: the recording is longer than the limit of {_hms(limit)} ({length})"
@@ -97,7 +99,9 @@ ProgressCallback = Callable[[float], None]
 """Called with the fraction of the file decoded so far (when its duration is known)."""
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def open_media(path: Path) -> av.container.InputContainer:
+    """``path`` opened for reading under the rules above; :class:`AudioError` in words for a
+    missing, empty, unreadable or refused file."""
     if not path.exists():
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
@@ -124,14 +128,18 @@ def _open(path: Path) -> av.container.InputContainer:
         raise AudioError(f"{path}: cannot be opened: {exc.strerror or exc}") from exc
 
 
-def _audio_stream(container: av.container.InputContainer, path: Path) -> av.AudioStream:
+def audio_stream(container: av.container.InputContainer, path: Path) -> av.AudioStream:
+    """The container's first audio stream; :class:`AudioError` when it has none."""
     if not container.streams.audio:
         kinds = sorted({s.type for s in container.streams}) or ["no streams"]
         raise AudioError(f"{path}: has no audio stream (it contains: {', '.join(kinds)})")
     return container.streams.audio[0]
 
 
-def _media_info(container: av.container.InputContainer, stream: av.AudioStream, path: Path):
+def media_info(
+    container: av.container.InputContainer, stream: av.AudioStream, path: Path
+) -> MediaInfo:
+    """What ``container`` and its audio ``stream`` say about themselves (nothing decoded)."""
     duration: float | None = None
     if stream.duration is not None and stream.time_base is not None:
         duration = float(stream.duration * stream.time_base)
@@ -151,8 +159,8 @@ def _media_info(container: av.container.InputContainer, stream: av.AudioStream, 
 def probe(path: str | os.PathLike[str]) -> MediaInfo:
     """Check that ``path`` is readable media with an audio stream, without decoding it."""
     path = Path(path)
-    with _open(path) as container:
-        return _media_info(container, _audio_stream(container, path), path)
+    with open_media(path) as container:
+        return media_info(container, audio_stream(container, path), path)
 
 
 def iter_pcm_chunks(
@@ -172,39 +180,56 @@ def iter_pcm_chunks(
     for chunk in _pcm_chunks(path, on_error):
         yielded += len(chunk)
         if limit is not None and yielded > limit:
-            raise _too_long(path, None, max_seconds)  # type: ignore[arg-type]
+            raise too_long_error(path, None, max_seconds)  # type: ignore[arg-type]
         yield chunk
 
 
 def _pcm_chunks(path: Path, on_error: Callable[[Exception], None] | None) -> Iterator[np.ndarray]:
-    with _open(path) as container:
-        stream = _audio_stream(container, path)
+    with open_media(path) as container:
+        stream = audio_stream(container, path)
         stream.thread_type = "AUTO"
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:
-                # The demuxer lost sync (truncated or damaged container): stop here,
-                # keeping everything decoded so far.
-                if on_error:
-                    on_error(exc)
-                break
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError as exc:
-                if on_error:
-                    on_error(exc)
-                continue
-            for frame in frames:
-                frame.pts = None  # let the resampler run on sample counts, not timestamps
-                for out in resampler.resample(frame):
-                    yield out.to_ndarray().reshape(-1)
+        for frame in decoded_frames(container, stream, on_error):
+            frame.pts = None  # let the resampler run on sample counts, not timestamps
+            for out in resampler.resample(frame):
+                yield out.to_ndarray().reshape(-1)
         for out in resampler.resample(None):
             yield out.to_ndarray().reshape(-1)
+
+
+def decoded_frames(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    on_error: Callable[[Exception], None] | None = None,
+) -> Iterator[av.AudioFrame]:
+    """The frames of ``stream`` as they are decoded. A packet that cannot be decoded is skipped
+    (reported to ``on_error``), as FFmpeg does; a demuxer that loses sync (a truncated or
+    damaged container) ends the stream there, keeping everything decoded so far."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.error.FFmpegError as exc:
+            if on_error:
+                on_error(exc)
+            break
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            if on_error:
+                on_error(exc)
+            continue
+        yield from frames
+
+
+def nothing_decoded(path: Path, corrupt: bool) -> AudioError:
+    """The error for a file that gave no audio: ``corrupt`` when its packets failed to
+    decode, else empty."""
+    if corrupt:
+        return AudioError(f"{path}: the audio stream is corrupt: nothing could be decoded")
+    return AudioError(f"{path}: the audio stream is empty (0 seconds of audio)")
 
 
 class _GrowingBuffer:
@@ -240,7 +265,7 @@ def decode_file(
     path = Path(path)
     info = probe(path)
     if max_seconds is not None and info.duration is not None and info.duration > max_seconds:
-        raise _too_long(path, info.duration, max_seconds)
+        raise too_long_error(path, info.duration, max_seconds)
     expected = math.ceil((info.duration or 0) * SAMPLE_RATE) + SAMPLE_RATE
     buffer = _GrowingBuffer(expected)
     errors: list[Exception] = []
@@ -250,8 +275,6 @@ def decode_file(
             on_progress(min(buffer.size / SAMPLE_RATE / info.duration, 1.0))
     samples = buffer.finish()
     if len(samples) == 0:
-        if errors:
-            raise AudioError(f"{path}: the audio stream is corrupt: nothing could be decoded")
-        raise AudioError(f"{path}: the audio stream is empty (0 seconds of audio)")
+        raise nothing_decoded(path, corrupt=bool(errors))
     np.clip(samples, -1.0, 1.0, out=samples)
     return DecodedAudio(samples=samples, info=info, decode_errors=len(errors))

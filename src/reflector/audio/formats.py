@@ -138,13 +138,16 @@ class _ContainerWriter:
         sample_rate: int,
         bitrate: int | None = None,
         target_rate: int | None = None,
+        codec_options: dict[str, str] | None = None,
     ) -> None:
         spec = _CONTAINERS[fmt]
         self._input_rate = sample_rate
         self.rate = output_rate(fmt, target_rate or sample_rate)
         options = {"page_duration": "100000"} if spec.muxer == "ogg" else {}
         self._container = av.open(target, mode="w", format=spec.muxer, options=options)
-        self._stream = self._container.add_stream(spec.codec, rate=self.rate, layout="mono")
+        self._stream = self._container.add_stream(
+            spec.codec, rate=self.rate, layout="mono", options=codec_options or {}
+        )
         if bitrate or spec.bitrate:
             self._stream.bit_rate = bitrate or spec.bitrate
         # The codec context resamples (rate and sample format) and re-frames the pieces to its
@@ -315,6 +318,24 @@ def write_audio_file(
     finally:
         writer.close()
     return path
+
+
+def audio_file_writer(
+    path: str | os.PathLike[str],
+    fmt: str,
+    sample_rate: int,
+    *,
+    bitrate: int | None = None,
+    codec_options: dict[str, str] | None = None,
+) -> _ContainerWriter:
+    """A file at ``path`` fed piece by piece (``write(samples)``, then ``close()``), for audio
+    too long to hold in memory; compressed formats only (``mp3``, ``opus``, ``aac``, ``flac``).
+    ``codec_options``: FFmpeg encoder options, e.g. ``{"compression_level": "7"}`` (LAME's
+    faster, slightly coarser encoding)."""
+    fmt = check_format(fmt)
+    if fmt not in _CONTAINERS:
+        raise AudioFormatError(f"{fmt} is not written piece by piece; use write_audio_file")
+    return _ContainerWriter(str(Path(path)), fmt, sample_rate, bitrate, None, codec_options)
 
 
 def decode_audio_bytes(

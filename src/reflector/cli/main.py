@@ -104,6 +104,36 @@ def _speaker_names(pairs: tuple[str, ...]) -> dict[int, str]:
     return names
 
 
+def _track_names(values: tuple[str, ...], files: tuple[Path, ...]) -> list[str]:
+    """Each track's speaker name: ``--speaker-name N=NAME`` for track N, a plain ``NAME`` for
+    the next track not named so, else the file's name without its extension."""
+    names = [path.stem for path in files]
+    numbered: dict[int, str] = {}
+    plain: list[str] = []
+    for value in values:
+        number, equals, name = value.partition("=")
+        if equals and number.strip().isdigit():
+            if not 1 <= int(number) <= len(files) or not name.strip():
+                raise click.UsageError(
+                    f"--speaker-name {value}: name a track from 1 to {len(files)}, e.g. 2=Maria"
+                )
+            numbered[int(number) - 1] = name.strip()
+        elif value.strip():
+            plain.append(value.strip())
+        else:
+            raise click.UsageError("--speaker-name needs a name")
+    free = [i for i in range(len(files)) if i not in numbered]
+    if len(plain) > len(free):
+        raise click.UsageError(
+            f"{len(values)} --speaker-name options for {len(files)} tracks: one name per track"
+        )
+    for index, name in zip(free, plain, strict=False):
+        numbered[index] = name
+    for index, name in numbered.items():
+        names[index] = name
+    return names
+
+
 def _summary_writer_loader(llm_config: LlmConfig, llm_backend: str | None, data_dir: Path):
     """A function that loads the summary writer when (and only if) a summary is wanted."""
     from reflector.intelligence import load_writer
@@ -127,7 +157,15 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument(
+    "files", metavar="FILE...", nargs=-1, required=True, type=click.Path(path_type=Path)
+)
+@click.option(
+    "--multitrack",
+    is_flag=True,
+    help="The FILEs are one meeting, one track per participant (e.g. a Daily raw-tracks "
+    "recording): each track is one speaker, named after its file unless --speaker-name says.",
+)
 @click.option("-f", "--format", "fmt", help=FORMAT_HELP)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here, not stdout.")
 @click.option("-l", "--language", default="auto", show_default=True, help="Language code or auto.")
@@ -155,12 +193,14 @@ def _write_atomically(path: Path, text: str) -> None:
     "speaker_name",
     multiple=True,
     metavar="N=NAME",
-    help="Name speaker N (as numbered in the output); repeat for more speakers.",
+    help="Name speaker N (as numbered in the output); repeat for more speakers. With "
+    "--multitrack, a plain NAME names the next track, in the order of the FILEs.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no notes.")
 @click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
 def transcribe(
-    file: Path,
+    files: tuple[Path, ...],
+    multitrack: bool,
     fmt: str | None,
     output: Path | None,
     language: str,
@@ -179,7 +219,8 @@ def transcribe(
     quiet: bool,
     progress: bool | None,
 ) -> None:
-    """Transcribe FILE (any audio or video) to text, subtitles, JSON or Markdown."""
+    """Transcribe FILE (any audio or video) to text, subtitles, JSON or Markdown; with
+    --multitrack, the FILEs of one meeting, one per participant."""
     from reflector.asr import ModelError
     from reflector.audio import AudioError
     from reflector.cli.progress_bar import progress_bar
@@ -187,6 +228,7 @@ def transcribe(
     from reflector.export import render
     from reflector.intelligence import SummaryOptions
     from reflector.pipelines.file import TranscribeOptions, transcribe_file
+    from reflector.pipelines.multitrack import TracksError, TrackSource, transcribe_tracks
 
     settings = get_settings()
     llm_config = settings.llm
@@ -195,7 +237,17 @@ def transcribe(
         asr, beam_size=beam_size or asr.beam_size, batch_size=batch_size or asr.batch_size
     )
     chosen_format = _choose_format(fmt, output)
-    diarize = not no_diarize and settings.diarization_backend != "off"
+    if multitrack and (speakers or min_speakers or max_speakers):
+        raise click.UsageError("--speakers, --min-speakers and --max-speakers do not apply to "
+                               "--multitrack: each track is one speaker")  # fmt: skip
+    if not multitrack and len(files) > 1:
+        raise click.UsageError(
+            f"{len(files)} FILEs given: transcribe one at a time, or add --multitrack if they "
+            "are the tracks of one meeting (one per participant)"
+        )
+    file = files[0]
+    track_names = _track_names(speaker_name, files) if multitrack else []
+    diarize = not multitrack and not no_diarize and settings.diarization_backend != "off"
     options = TranscribeOptions.for_asr(
         asr,
         language=_choose_language(language),
@@ -206,22 +258,36 @@ def transcribe(
         summary=SummaryOptions(
             language=_choose_language(summary_language or llm_config.summary_language or "auto"),
             name_threshold=llm_config.name_threshold,
-            speaker_names=_speaker_names(speaker_name),
+            speaker_names={} if multitrack else _speaker_names(speaker_name),
         ),
         max_audio_seconds=settings.max_audio_seconds,
     )
     show_progress = not quiet and (progress if progress is not None else sys.stderr.isatty())
+    load_writer = _summary_writer_loader(llm_config, llm, settings.data_dir)
+    label = f"{len(files)} tracks" if multitrack else file.name
     try:
-        with progress_bar(show_progress, file.name) as on_progress:
-            result = transcribe_file(
-                file,
-                options,
-                settings.data_dir,
-                on_progress=on_progress,
-                diarizer=_diarizer(settings) if diarize else None,
-                load_writer=_summary_writer_loader(llm_config, llm, settings.data_dir),
-            )
-    except (AudioError, ModelError, DiarizationError) as exc:
+        with progress_bar(show_progress, label) as on_progress:
+            if multitrack:
+                result = transcribe_tracks(
+                    [
+                        TrackSource(path, name)
+                        for path, name in zip(files, track_names, strict=True)
+                    ],
+                    options,
+                    settings.data_dir,
+                    on_progress=on_progress,
+                    load_writer=load_writer,
+                )
+            else:
+                result = transcribe_file(
+                    file,
+                    options,
+                    settings.data_dir,
+                    on_progress=on_progress,
+                    diarizer=_diarizer(settings) if diarize else None,
+                    load_writer=load_writer,
+                )
+    except (AudioError, ModelError, DiarizationError, TracksError) as exc:
         raise CliError(str(exc)) from exc
 
     text = render(result, chosen_format, name=file.stem)

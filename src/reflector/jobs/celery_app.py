@@ -5,6 +5,8 @@ be given to different machines::
 
     process_audio (audio: prepare, transcribe, diarize) → summarize (llm) → finish (quick)
 
+(a multitrack job's audio stages are prepare_tracks, transcribe_tracks and segments).
+
 Each task calls :func:`reflector.jobs.runner.run_job` with its stages; the runner claims the job's
 lease and skips stages already recorded as finished, so a task delivered twice (``acks_late``:
 a message is acknowledged only after its task returns, so a killed worker's task is delivered
@@ -41,7 +43,10 @@ LLM_QUEUE = "llm"
 QUICK_QUEUE = "quick"
 QUEUES = (AUDIO_QUEUE, LLM_QUEUE, QUICK_QUEUE)
 
-AUDIO_STAGES = ("prepare", "transcribe", "diarize")
+AUDIO_STAGES = (
+    *("prepare", "transcribe", "diarize"),  # file
+    *("prepare_tracks", "transcribe_tracks", "segments"),  # multitrack
+)
 LLM_STAGES = ("summarize",)
 QUICK_STAGES = ("finish",)
 
@@ -53,6 +58,12 @@ MAX_RETRIES = 8
 BUSY_RETRIES = 10
 
 T = TypeVar("T")
+
+
+def webhook_round_seconds(settings: Settings) -> float:
+    """How often beat sends a webhook round: the poll interval, but not more than one message
+    every few seconds on the broker."""
+    return max(settings.webhook_poll_seconds, 5.0)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -85,6 +96,12 @@ def make_celery(settings: Settings) -> Celery:
             "reflector.summarize": {"queue": LLM_QUEUE},
             "reflector.finish": {"queue": QUICK_QUEUE},
             "reflector.requeue_orphans": {"queue": QUICK_QUEUE},
+            "reflector.expire_uploads": {"queue": QUICK_QUEUE},
+            "reflector.deliver_webhooks": {"queue": QUICK_QUEUE},
+            "reflector.integrations": {"queue": QUICK_QUEUE},
+            "reflector.read_whereby_queue": {"queue": QUICK_QUEUE},
+            "reflector.retry_recordings": {"queue": QUICK_QUEUE},
+            "reflector.poll_recordings": {"queue": QUICK_QUEUE},
         },
         # Reflector configures logging itself (structlog on stderr), and stage code prints
         # nothing that should become log records.
@@ -96,7 +113,53 @@ def make_celery(settings: Settings) -> Celery:
                 "schedule": settings.job_sweep_seconds,
                 # A sweep nobody ran in time is superseded by the next one.
                 "options": {"queue": QUICK_QUEUE, "expires": settings.job_sweep_seconds},
-            }
+            },
+            # Unfinished uploads untouched for ``upload_expiry_seconds``: marked expired, and
+            # their bytes removed where the worker shares the API server's data dir (each API
+            # server also clears its own disk; see ``jobs.housekeeping``).
+            "expire-uploads": {
+                "task": "reflector.expire_uploads",
+                "schedule": settings.job_sweep_seconds,
+                "options": {"queue": QUICK_QUEUE, "expires": settings.job_sweep_seconds},
+            },
+            # Webhook deliveries that are due (first tries and retries).
+            "deliver-webhooks": {
+                "task": "reflector.deliver_webhooks",
+                "schedule": webhook_round_seconds(settings),
+                "options": {"queue": QUICK_QUEUE, "expires": webhook_round_seconds(settings)},
+            },
+            # Zulip posts and summary emails that are due; room calendars that are due.
+            "integrations": {
+                "task": "reflector.integrations",
+                "schedule": settings.job_sweep_seconds,
+                "options": {"queue": QUICK_QUEUE, "expires": settings.job_sweep_seconds},
+            },
+            # Daily's recent recordings (a webhook may have been lost), and pending ones.
+            "poll-recordings": {
+                "task": "reflector.poll_recordings",
+                "schedule": settings.recording_poll_seconds,
+                "options": {"queue": QUICK_QUEUE, "expires": settings.recording_poll_seconds},
+            },
+            "retry-failed-recordings": {
+                "task": "reflector.retry_recordings",
+                "schedule": settings.job_sweep_seconds,
+                "options": {"queue": QUICK_QUEUE, "expires": settings.job_sweep_seconds},
+            },
+            # Whereby's bucket notifications, when a queue is configured.
+            **(
+                {
+                    "read-whereby-queue": {
+                        "task": "reflector.read_whereby_queue",
+                        "schedule": settings.whereby_sqs_poll_seconds,
+                        "options": {
+                            "queue": QUICK_QUEUE,
+                            "expires": settings.whereby_sqs_poll_seconds,
+                        },
+                    }
+                }
+                if settings.whereby_sqs_queue_url
+                else {}
+            ),
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         timezone="UTC",
@@ -230,7 +293,8 @@ _RETRYING: dict[str, Any] = {
 
 @app.task(name="reflector.process_audio", **_RETRYING)
 def process_audio(self: Task, job_id: str) -> str:
-    """Decode, transcribe and diarize; then hand the job to :func:`summarize`."""
+    """Decode, transcribe and diarize (or, multitrack: pad and mix the tracks, transcribe
+    each, build the segments); then hand the job to :func:`summarize`."""
     return _run_stages(self, job_id, AUDIO_STAGES)
 
 
@@ -259,6 +323,83 @@ def requeue_orphans() -> int:
         log.warning("job_requeued", job=orphan.job_id, stage=orphan.next_stage)
         send_stage(orphan.job_id, orphan.next_stage)
     return len(orphans)
+
+
+# No retries: the next sweep comes soon anyway.
+@app.task(name="reflector.expire_uploads", acks_late=True)
+def expire_uploads() -> int:
+    """Mark expired the uploads nobody finished in time and remove their staged bytes (run by
+    beat); returns how many expired."""
+    from reflector.blobs.staging import UploadStaging
+    from reflector.jobs.housekeeping import expire_uploads as expire
+
+    context = worker_context()
+    settings = context.deps.settings
+    staging = UploadStaging.in_data_dir(settings.data_dir)
+    return context.run(expire(context.deps.sessions, staging, settings.upload_expiry_seconds))
+
+
+# No retries: the next round comes soon, and a delivery cut off is taken over after its lease.
+@app.task(name="reflector.deliver_webhooks", acks_late=True)
+def deliver_webhooks() -> int:
+    """Send the webhook deliveries that are due, for one round at most (run by beat)."""
+    from reflector.integrations.webhooks.sender import drain_due
+
+    context = worker_context()
+    settings = context.deps.settings
+    # Claims no new batch after one period, so the quick queue is not held for long; rounds
+    # that overlap (a slow receiver) never send a delivery twice: each claims its own.
+    seconds = webhook_round_seconds(settings)
+    return context.run(drain_due(context.deps.sessions, settings, seconds))
+
+
+async def _submit_job(job_id: str) -> None:
+    enqueue_job(job_id)
+
+
+@app.task(name="reflector.read_whereby_queue", acks_late=True)
+def read_whereby_queue() -> int:
+    """Record the recordings Whereby's bucket announced on its SQS queue and start their
+    transcripts (run by beat); returns how many were new."""
+    from reflector.jobs.recording_chores import read_whereby_queue as read
+    from reflector.jobs.recording_chores import recording_deps
+
+    context = worker_context()
+    return context.run(read(recording_deps(context.deps, _submit_job)))
+
+
+@app.task(name="reflector.retry_recordings", acks_late=True)
+def retry_recordings() -> int:
+    """Try failed platform recordings again, when due (run by beat)."""
+    from reflector.jobs.recording_chores import recording_deps
+    from reflector.jobs.recording_chores import retry_recordings as retry
+
+    context = worker_context()
+    return context.run(retry(recording_deps(context.deps, _submit_job)))
+
+
+@app.task(name="reflector.poll_recordings", acks_late=True)
+def poll_recordings() -> int:
+    """Ask Daily for recent recordings a webhook may have missed, and ingest every pending
+    recording (run by beat); returns the transcripts made."""
+    from reflector.jobs.recording_chores import recording_deps
+    from reflector.pipelines.recordings import poll_recordings as poll
+
+    context = worker_context()
+    return len(context.run(poll(recording_deps(context.deps, _submit_job))))
+
+
+# No retries: the next round comes soon, and each notification keeps its own tries.
+@app.task(name="reflector.integrations", acks_late=True)
+def integrations() -> int:
+    """Send the Zulip posts and summary emails that are due and read the room calendars that
+    are due (run by beat); how many of them were handled."""
+    from reflector.integrations.tasks import run_due
+
+    context = worker_context()
+    deps = context.deps
+    tick = context.run(run_due(deps.sessions, deps.blobs, deps.settings))
+    return tick.notifications + tick.calendars
 
 
 def send_stage(job_id: str, stage: str) -> None:

@@ -13,16 +13,22 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from reflector.blobs.staging import UploadStaging
 from reflector.db.tables import JobRow, utcnow
+from reflector.integrations.tasks import run_due as run_integrations
+from reflector.integrations.webhooks.sender import run_sender as run_webhook_sender
 from reflector.jobs.housekeeping import expire_uploads
+from reflector.jobs.recording_chores import recording_chores, recording_deps
 from reflector.jobs.recovery import ACTIVE_STATUSES
 from reflector.jobs.runner import JobDeps, run_job, worker_id
+from reflector.pipelines.recordings import poll_recordings
+from reflector.pipelines.registry import PIPELINES
 
 log = structlog.get_logger(__name__)
 
@@ -59,12 +65,18 @@ class InProcessRunner:
         self.owner = worker_id()
         self._queued: set[str] = set()
         """Jobs in the queue or running here, so a sweep does not queue one twice."""
+        self._recordings_polled = float("-inf")
+        """When (monotonic seconds) the platforms were last asked for recent recordings."""
 
     async def start(self) -> None:
         for job_id in await self._jobs_to_resume():
             self._enqueue(job_id)
         self.tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
         self.tasks.append(asyncio.create_task(self._housekeeping()))
+        # Webhook deliveries: a loop of their own, since they are due within a second.
+        self.tasks.append(
+            asyncio.create_task(run_webhook_sender(self.deps.sessions, self.deps.settings))
+        )
 
     async def _jobs_to_resume(self) -> list[str]:
         """Queued jobs, and running ones that no live runner holds; the leases of this
@@ -73,7 +85,9 @@ class InProcessRunner:
             rows = (
                 await session.execute(
                     select(JobRow.id, JobRow.status, JobRow.lease_owner, JobRow.lease_expires)
-                    .where(JobRow.pipeline == "file", JobRow.status.in_(ACTIVE_STATUSES))
+                    .where(
+                        JobRow.pipeline.in_(tuple(PIPELINES)), JobRow.status.in_(ACTIVE_STATUSES)
+                    )
                     .order_by(JobRow.created_at)
                 )
             ).all()
@@ -128,19 +142,46 @@ class InProcessRunner:
                     log.warning("job_requeued", job=job_id)
                     self._enqueue(job_id)
                 await expire_uploads(self.deps.sessions, staging, settings.upload_expiry_seconds)
+                # Whereby's bucket notifications, failed recordings tried again (each logs its
+                # own failures, so one cannot stop the other).
+                await recording_chores(recording_deps(self.deps, self.submit))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # The database may be away for a moment; the next sweep tries again.
                 log.exception("housekeeping_failed")
+            try:
+                # Daily's recent recordings (a webhook may have been lost) and recordings left
+                # pending, every ``recording_poll_seconds``.
+                if time.monotonic() - self._recordings_polled >= settings.recording_poll_seconds:
+                    self._recordings_polled = time.monotonic()
+                    await poll_recordings(recording_deps(self.deps, self.submit))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("recording_poll_failed")
+            try:
+                # Zulip posts and summary emails that are due; room calendars that are due.
+                await run_integrations(self.deps.sessions, self.deps.blobs, settings)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("integrations_failed")
 
     async def _expired_jobs(self) -> list[str]:
+        """Running jobs that nobody holds (their lease ran out or was given back), and queued
+        jobs that never reached a runner (their request failed after creating them)."""
         async with self.deps.sessions() as session:
             rows = await session.scalars(
                 select(JobRow.id).where(
-                    JobRow.pipeline == "file",
-                    JobRow.status == "running",
-                    or_(JobRow.lease_owner.is_(None), JobRow.lease_expires < utcnow()),
+                    JobRow.pipeline.in_(tuple(PIPELINES)),
+                    or_(
+                        and_(
+                            JobRow.status == "running",
+                            or_(JobRow.lease_owner.is_(None), JobRow.lease_expires < utcnow()),
+                        ),
+                        and_(JobRow.status == "queued", JobRow.lease_owner.is_(None)),
+                    ),
                 )
             )
             return [job_id for job_id in rows if job_id not in self._queued]

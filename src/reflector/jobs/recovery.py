@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from reflector.db.tables import JobRow, utcnow
-from reflector.pipelines.stages import FILE_STAGES
+from reflector.pipelines.registry import PIPELINES
 
 ACTIVE_STATUSES = ("queued", "running")
 
@@ -31,13 +31,14 @@ class OrphanJob:
     """See :func:`next_stage`."""
 
 
-def next_stage(stages_done: Sequence[str]) -> str:
-    """The first file-pipeline stage not in ``stages_done``.
+def next_stage(stages_done: Sequence[str], pipeline: str = "file") -> str:
+    """The first stage of ``pipeline`` not in ``stages_done``.
 
     With every stage done the last one is named: running it again only marks the job done
     (the runner skips finished stages), which a worker that died at the very end left undone.
     """
-    return next((stage for stage in FILE_STAGES if stage not in stages_done), FILE_STAGES[-1])
+    stages = PIPELINES[pipeline]
+    return next((stage for stage in stages if stage not in stages_done), stages[-1])
 
 
 async def pending_stage(sessions: async_sessionmaker, job_id: str) -> str | None:
@@ -46,13 +47,13 @@ async def pending_stage(sessions: async_sessionmaker, job_id: str) -> str | None
         job = await session.get(JobRow, job_id)
         if job is None or job.status not in ACTIVE_STATUSES:
             return None
-        return next_stage(job.stages_done)
+        return next_stage(job.stages_done, job.pipeline)
 
 
 def _orphaned(requeue_after: float):
     now = utcnow()
     return and_(
-        JobRow.pipeline == "file",
+        JobRow.pipeline.in_(tuple(PIPELINES)),
         JobRow.status.in_(ACTIVE_STATUSES),
         or_(
             # Its worker stopped renewing the lease: it died or lost the database.
@@ -91,10 +92,11 @@ async def take_orphans(
                 update(JobRow)
                 .where(JobRow.id == job_id, _orphaned(requeue_after))
                 .values(lease_owner=None, lease_expires=None, updated_at=utcnow())
-                .returning(JobRow.stages_done)
+                .returning(JobRow.stages_done, JobRow.pipeline)
             )
-            stages_done = result.scalar_one_or_none()
-            if stages_done is not None:
-                taken.append(OrphanJob(job_id, next_stage(stages_done)))
+            taken_row = result.one_or_none()
+            if taken_row is not None:
+                stages_done, pipeline = taken_row
+                taken.append(OrphanJob(job_id, next_stage(stages_done, pipeline)))
         await session.commit()
     return taken

@@ -20,10 +20,12 @@ from fastapi import APIRouter, Header, Query, Request
 
 from reflector.api.deps import Session, State, User, owned_transcript
 from reflector.api.problems import Problem
+from reflector.api.rate_limits import ExpensiveUser
 from reflector.api.transcripts.schemas import TranscriptOut
 from reflector.api.transcripts.service import transcript_out
 from reflector.api.uploads import service
 from reflector.api.uploads.schemas import JobOut, UploadCreate, UploadOut
+from reflector.jobs.submit import pipeline_for
 
 router = APIRouter(prefix="/v1/transcripts", tags=["uploads"])
 
@@ -74,7 +76,7 @@ async def complete_upload(
     upload_id: str,
     session: Session,
     state: State,
-    user: User,
+    user: ExpensiveUser,
     summarize: Summarize = None,
     upload_checksum: Annotated[
         str | None,
@@ -98,7 +100,7 @@ async def upload_whole(
     request: Request,
     session: Session,
     state: State,
-    user: User,
+    user: ExpensiveUser,
     filename: str = Query(default="", max_length=500),
     summarize: Summarize = None,
 ) -> TranscriptOut:
@@ -111,11 +113,20 @@ async def upload_whole(
 
 @router.post("/{transcript_id}/process", response_model=JobOut, status_code=202)
 async def reprocess(
-    transcript_id: str, session: Session, state: State, user: User, summarize: Summarize = None
+    transcript_id: str,
+    session: Session,
+    state: State,
+    user: ExpensiveUser,
+    summarize: Summarize = None,
 ) -> JobOut:
-    """Run the whole pipeline again on the stored upload (e.g. after a model upgrade)."""
+    """Run the whole pipeline again on the stored upload or tracks (e.g. after a model
+    upgrade)."""
     row = await owned_transcript(session, transcript_id, user)
     service.ensure_not_busy(row)
-    if row.upload_key is None:
+    if row.audio_deleted:
+        raise Problem(410, "audio-deleted", "the audio was deleted; it cannot be processed again")
+    if row.upload_key is None and not row.tracks:
         raise Problem(409, "no-audio", "nothing was uploaded to this transcript yet")
-    return service.job_out(await service.start_processing(state, session, row, summarize))
+    pipeline = pipeline_for(row)  # the tracks again, if it has some
+    job = await service.start_processing(state, session, row, summarize, pipeline)
+    return service.job_out(job)

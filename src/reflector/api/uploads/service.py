@@ -175,12 +175,23 @@ async def append_chunk(
 
 
 async def start_processing(
-    state: AppState, session: AsyncSession, row: TranscriptRow, summarize: bool | None = None
+    state: AppState,
+    session: AsyncSession,
+    row: TranscriptRow,
+    summarize: bool | None = None,
+    pipeline: str = "file",
 ) -> JobRow:
-    """Queue the whole pipeline on the transcript's stored upload, and say so to listeners
-    (the ``STATUS`` event and the owner's ``TRANSCRIPT_STATUS``)."""
-    job = await submit.start_processing(session, state.bus, row, state.settings, summarize)
-    await state.submit_job(job.id)
+    """Queue the whole pipeline on the transcript's stored upload (or tracks: ``pipeline``
+    ``multitrack``), and say so to listeners (the ``STATUS`` event and the owner's
+    ``TRANSCRIPT_STATUS``). A job that cannot be handed on now (the broker is down) is kept
+    and sent by the next sweep: the request still succeeds."""
+    job = await submit.start_processing(
+        session, state.bus, row, state.settings, summarize, pipeline
+    )
+    try:
+        await state.submit_job(job.id)
+    except Exception as error:
+        await submit.submission_failed(state.sessions, job.id, state.settings, error)
     return job
 
 
