@@ -34,6 +34,9 @@ THANKS_PREVIOUS = 0.5
 ADDRESS_NEXT = 0.45
 SELF_ADDRESS_PENALTY = 0.5
 """Multiplier on a pair when that speaker addresses the name: people don't thank themselves."""
+EXPECTED_PERSON = 0.5
+"""Weight of a detected name that belongs to one of the people expected in the meeting (its
+calendar's attendees), combined with the talk's evidence as another independent cue."""
 
 # Capitalised words that start sentences or name things other than people.
 _NOT_NAMES = word_set(
@@ -158,6 +161,46 @@ def detect_participants(transcript: Transcript) -> list[Participant]:
         )
         taken.add(name)
     return [assigned.get(s, Participant(speaker=s)) for s in sorted(transcript.speakers)]
+
+
+def _first_name(full_name: str) -> str:
+    return full_name.split()[0].lower() if full_name.split() else ""
+
+
+def match_expected(
+    participants: Sequence[Participant], expected: Sequence[str]
+) -> list[Participant]:
+    """Detected names completed and trusted more with the names of the people expected in the
+    meeting (a calendar's attendees): a name that is the whole name, or the first name, of
+    exactly one expected person becomes that person's full name ("Tom" → "Tom Baker"), and
+    its confidence grows by :data:`EXPECTED_PERSON` as another cue. Names that match nobody,
+    or several people, are left as they were."""
+    people = [name.strip() for name in expected if name.strip() and "@" not in name]
+    matched = []
+    for participant in participants:
+        name = (participant.name or "").strip()
+        if not name or participant.source != "detected":
+            matched.append(participant)
+            continue
+        candidates = [
+            person
+            for person in people
+            if person.lower() == name.lower() or _first_name(person) == name.lower()
+        ]
+        if len({person.lower() for person in candidates}) != 1:
+            matched.append(participant)
+            continue
+        confidence = 1.0 - (1.0 - participant.confidence) * (1.0 - EXPECTED_PERSON)
+        matched.append(
+            participant.model_copy(
+                update={
+                    "name": candidates[0],
+                    "confidence": round(confidence, 3),
+                    "evidence": [*participant.evidence, f"expected: {candidates[0]}"],
+                }
+            )
+        )
+    return matched
 
 
 def resolve_names(

@@ -24,6 +24,7 @@ from reflector.intelligence.grounding import GroundingSource
 from reflector.intelligence.participants import (
     DEFAULT_NAME_THRESHOLD,
     detect_participants,
+    match_expected,
     resolve_names,
 )
 from reflector.intelligence.segmentation import segment_topics
@@ -53,6 +54,9 @@ class SummaryOptions:
     """Detected names at or above this confidence are applied to the transcript."""
     speaker_names: dict[int, str] = field(default_factory=dict)
     """Names a person set; they override detection."""
+    expected_names: tuple[str, ...] = ()
+    """People expected in the meeting (its calendar's attendees): names detected in the talk
+    that belong to one of them are completed and trusted more (``match_expected``)."""
     rule_items: bool = True
     """Add decisions and next steps found by phrasing that the LLM missed."""
 
@@ -101,7 +105,7 @@ def summarize_meeting(
     fallback = ExtractiveWriter()
     language_code, language = _language_name(options, transcript)
 
-    detected = detect_participants(transcript)
+    detected = match_expected(detect_participants(transcript), options.expected_names)
     overrides = {**transcript.speaker_names, **options.speaker_names}
     participants, names = resolve_names(detected, options.name_threshold, overrides)
 

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: endpoints, their delivery log and test deliveries."""
