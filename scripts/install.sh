@@ -120,6 +120,12 @@ else
     "run this script again)" >&2
 fi
 
+if [ "$dev" = 1 ] && command -v npm >/dev/null; then
+  # A real OpenID Connect issuer for the sign-in tests: the npm package oidc-provider by pinned
+  # version, its tarball checked by SHA-256 (see testkit/src/reflector_testkit/oidc.py).
+  .venv/bin/python -m reflector_testkit.oidc --install >/dev/null
+fi
+
 if [ "$dev" = 1 ]; then
   # Real read speech with reference text ships in the PocketSphinx source distribution.
   data=.cache/testdata

@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from reflector.api.oidc import InvalidToken, OidcUnavailable
 from reflector.api.problems import Problem
 from reflector.db import accounts
 
@@ -87,12 +91,39 @@ def check_csrf(request: Request, secret: bytes, session_token: str) -> None:
         )
 
 
+def client_address(request: Request) -> str:
+    """The caller's address as the server sees it: behind a proxy, from its
+    ``X-Forwarded-For`` when uvicorn trusts the proxy (loopback, or ``FORWARDED_ALLOW_IPS``),
+    else the proxy's own."""
+    return request.client.host if request.client else "unknown"
+
+
 def _local_user() -> CurrentUser:
     # Whoever reaches a single-user server owns it.
     return CurrentUser(accounts.LOCAL_USER_ID, via_api_key=False, is_admin=True)
 
 
-async def current_user(request: Request) -> CurrentUser:
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's database session (``deps.Session``): one per request, shared by the
+    lookup of the caller's key or sign-in and by the route, so authenticating costs one query,
+    not a connection and a transaction of its own."""
+    async with request.app.state.reflector.sessions() as session:
+        yield session
+
+
+SharedSession = Annotated[AsyncSession | None, Depends(request_session)]
+
+
+@asynccontextmanager
+async def _session(state, shared: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+    if shared is not None:
+        yield shared
+    else:  # called outside a route's dependencies (a WebSocket): a session of its own
+        async with state.sessions() as session:
+            yield session
+
+
+async def current_user(request: Request, session: SharedSession = None) -> CurrentUser:
     state = request.app.state.reflector
     single_user = state.settings.auth_mode == "single-user"
     key = _presented_key(request)
@@ -101,28 +132,74 @@ async def current_user(request: Request) -> CurrentUser:
     if key is not None:
         if single_user and not key.startswith(accounts.API_KEY_PREFIX):
             return _local_user()
-        async with state.sessions() as session:
-            user = await accounts.user_for_api_key(session, key)
-            await session.commit()
-        if user is None:
+        # Counted per address before the lookup (wrong keys too), then per user.
+        await state.rate_limiter.hit("api-key", "ip", client_address(request))
+        if state.oidc is not None and _looks_like_jwt(key):
+            return await _jwt_user(state, session, key)
+        async with _session(state, session) as db:
+            owner = await accounts.key_owner(db, key)
+        if owner is None:
             raise Problem(
                 401, "invalid-api-key", "the API key is not valid (revoked, expired or mistyped)"
             )
+        await state.rate_limiter.hit("api-key", "user", owner.user_id)
         # The local user owns a single-user server, with or without a key.
-        admin = user.is_admin or (single_user and user.id == accounts.LOCAL_USER_ID)
-        return CurrentUser(user.id, via_api_key=True, is_admin=admin)
+        admin = owner.is_admin or (single_user and owner.user_id == accounts.LOCAL_USER_ID)
+        return CurrentUser(owner.user_id, via_api_key=True, is_admin=admin)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        async with state.sessions() as session:
-            user = await accounts.user_for_session(session, token)
+        async with _session(state, session) as db:
+            user = await accounts.user_for_session(db, token)
         if user is not None:
             check_csrf(request, state.secret_key, token)
             return CurrentUser(user.id, via_api_key=False, is_admin=user.is_admin, via_session=True)
     if single_user:
         return _local_user()
-    raise Problem(
+    raise authentication_required()
+
+
+def _looks_like_jwt(token: str) -> bool:
+    return not token.startswith(accounts.API_KEY_PREFIX) and token.count(".") == 2
+
+
+async def _jwt_user(state, shared: AsyncSession | None, token: str) -> CurrentUser:
+    """The user of an OpenID Connect issuer's JWT (made at its first use); 401
+    ``invalid-token`` for a token that does not check out (``api.oidc``)."""
+    try:
+        identity = state.oidc.identity(await state.oidc.verify(token))
+    except InvalidToken as invalid:  # as a Problem, so WebSockets close with its words too
+        raise Problem(
+            401, "invalid-token", str(invalid), headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+    except OidcUnavailable as down:
+        raise Problem(503, "oidc-unavailable", str(down)) from None
+    async with _session(state, shared) as db:
+        user = await accounts.user_for_oidc(
+            db, identity.subject, email=identity.email, email_verified=identity.email_verified,
+            name=identity.name,
+        )  # fmt: skip
+    if user is None:
+        raise Problem(401, "invalid-token", "the account of this token is disabled")
+    await state.rate_limiter.hit("api-key", "user", user.id)
+    return CurrentUser(user.id, via_api_key=True, is_admin=user.is_admin)
+
+
+def authentication_required() -> Problem:
+    """The 401 for a request that came without credentials where it needs some."""
+    return Problem(
         401,
         "authentication-required",
         "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>', or sign in",
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+async def optional_user(request: Request, session: SharedSession = None) -> CurrentUser | None:
+    """The caller, or ``None`` for somebody who sent no credentials at all on a multi-user
+    server (a reader of a public transcript). Wrong credentials are still refused (401)."""
+    try:
+        return await current_user(request, session)
+    except Problem as problem:
+        if problem.slug == "authentication-required":
+            return None
+        raise

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reflector.db.tables import ApiKey, LoginSession, User, utcnow
@@ -72,6 +74,45 @@ async def create_user(
     session.add(user)
     await session.flush()
     return user
+
+
+async def user_for_oidc(
+    session: AsyncSession,
+    subject: str,
+    *,
+    email: str | None = None,
+    email_verified: bool = False,
+    name: str = "",
+) -> User | None:
+    """The user who signs in at the OpenID Connect issuer as ``subject``, made at their first
+    sign-in (committed then); ``None`` for a disabled user.
+
+    An existing account with the same email is taken over only when the issuer vouches for
+    the email (``email_verified``) and the account is not linked to another subject: an
+    unverified email claim must not hand over someone else's account. Otherwise the new user
+    gets the email if nobody has it yet, or none."""
+    user = await session.scalar(select(User).where(User.oidc_subject == subject))
+    if user is not None:
+        return None if user.disabled_at is not None else user
+    if email:
+        existing = await user_by_email(session, email)
+        if existing is not None and email_verified and existing.oidc_subject is None:
+            existing.oidc_subject = subject
+            user = existing
+        elif existing is not None:
+            email = None
+    if user is None:
+        address = normalize_email(email) if email else None
+        user = User(email=address, name=name or address or subject, oidc_subject=subject)
+        session.add(user)
+    try:
+        await session.commit()
+    except IntegrityError:  # the same first sign-in, twice at once: the other one made it
+        await session.rollback()
+        user = await session.scalar(select(User).where(User.oidc_subject == subject))
+        if user is None:
+            raise
+    return None if user.disabled_at is not None else user
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -134,6 +175,39 @@ async def user_for_api_key(session: AsyncSession, key: str) -> User | None:
     if row.last_used_at is None or _as_utc(row.last_used_at) < now - LAST_USED_RESOLUTION:
         row.last_used_at = now
     return user
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """Who a valid API key belongs to: what authenticating a request needs, nothing more."""
+
+    user_id: str
+    is_admin: bool
+
+
+async def key_owner(session: AsyncSession, key: str) -> KeyOwner | None:
+    """:func:`user_for_api_key` for every request: one indexed query for a few columns (no
+    objects built), and a write only when ``last_used_at`` is due (then committed)."""
+    now = utcnow()
+    found = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.last_used_at, User.id, User.is_admin)
+            .join(User, User.id == ApiKey.user_id)
+            .where(
+                ApiKey.key_hash == hash_api_key(key),
+                ApiKey.revoked_at.is_(None),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+                User.disabled_at.is_(None),
+            )
+        )
+    ).first()
+    if found is None:
+        return None
+    key_id, last_used, user_id, is_admin = found
+    if last_used is None or _as_utc(last_used) < now - LAST_USED_RESOLUTION:
+        await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+        await session.commit()
+    return KeyOwner(user_id, bool(is_admin))
 
 
 def _as_utc(value: datetime) -> datetime:

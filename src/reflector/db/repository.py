@@ -1,7 +1,8 @@
 """Reading and writing transcripts and everything that hangs off them, scoped to their owner.
 
-Every query that takes a ``user_id`` only sees that user's rows (and public ones where said),
-so a guessed id of someone else's transcript behaves exactly like an id that does not exist.
+Every query that takes a ``user_id`` only sees that user's rows (and the ones shared with them
+where said, by the rule of :mod:`reflector.db.sharing`), so a guessed id of someone else's
+transcript behaves exactly like an id that does not exist.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from reflector.db.accounts import (
     revoke_api_key,
     user_for_api_key,
 )
+from reflector.db.sharing import SHARED_WITH_SQL, Scope, access_to, listed_for, shared_sql_params
 from reflector.db.tables import (
     ActionItemRow,
     EventRow,
+    JobRow,
     ParticipantRow,
     SegmentRow,
     TopicRow,
     TranscriptRow,
+    UploadRow,
     utcnow,
 )
 from reflector.domain import MeetingSummary, Segment, Transcript
@@ -75,15 +79,14 @@ async def get_transcript(
 async def get_readable_transcript(
     session: AsyncSession, transcript_id: str, user_id: str | None
 ) -> TranscriptRow:
-    """Owner's transcripts, plus others' shared ones (``public``; ``semi-private`` to users)."""
+    """The transcript if ``user_id`` (``None``: not signed in) may read it: their own, or one
+    shared with them (:func:`reflector.db.sharing.access_to`)."""
     row = await session.get(TranscriptRow, transcript_id)
     if row is None or row.deleted_at is not None:
         raise NotFound(transcript_id)
-    if row.user_id == user_id or row.share_mode == "public":
-        return row
-    if row.share_mode == "semi-private" and user_id is not None:
-        return row
-    raise NotFound(transcript_id)
+    if await access_to(session, row, user_id) is None:
+        raise NotFound(transcript_id)
+    return row
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ class TranscriptFilter:
     created_after: datetime | None = None
     created_before: datetime | None = None
     deleted: bool = False
+    """The trash (only ever the user's own transcripts)."""
+    scope: Scope = "all"
+    """The user's own transcripts, those shared with them, or both."""
 
 
 SortKey = Literal["created_at", "-created_at", "duration", "-duration", "title", "-title"]
@@ -107,7 +113,7 @@ async def list_transcripts(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[Sequence[TranscriptRow], int]:
-    conditions: list[Any] = [TranscriptRow.user_id == user_id]
+    conditions: list[Any] = [listed_for(user_id, "mine" if where.deleted else where.scope)]
     conditions.append(
         TranscriptRow.deleted_at.is_not(None)
         if where.deleted
@@ -140,8 +146,18 @@ async def list_transcripts(
     return rows.all(), int(total or 0)
 
 
-async def destroy_transcript(session: AsyncSession, row: TranscriptRow) -> None:
+async def destroy_transcript(session: AsyncSession, row: TranscriptRow) -> list[str]:
+    """Delete the transcript and every row that hangs off it (not committed); returns the ids
+    of its uploads, whose staged bytes the caller removes.
+
+    Its jobs go first, explicitly: a running job's transactions lock the job's row before the
+    transcript's (see ``jobs.fencing``), so taking them in the same order cannot deadlock.
+    """
+    uploads = await session.scalars(select(UploadRow.id).where(UploadRow.transcript_id == row.id))
+    upload_ids = list(uploads)
+    await session.execute(delete(JobRow).where(JobRow.transcript_id == row.id))
     await session.execute(delete(TranscriptRow).where(TranscriptRow.id == row.id))
+    return upload_ids
 
 
 async def move_status(
@@ -174,6 +190,19 @@ async def claim_for_recording(session: AsyncSession, transcript_id: str) -> bool
     return await move_status(
         session, transcript_id, TranscriptStatus.IDLE, TranscriptStatus.RECORDING, source="live"
     )
+
+
+async def live_recordings(session: AsyncSession, user_id: str) -> int:
+    """How many of the user's transcripts are being recorded live right now."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(TranscriptRow)
+        .where(
+            TranscriptRow.user_id == user_id,
+            TranscriptRow.status == TranscriptStatus.RECORDING.value,
+        )
+    )
+    return int(count or 0)
 
 
 async def release_recording(session: AsyncSession, transcript_id: str) -> None:
@@ -426,12 +455,15 @@ class SearchHit:
     rank: float
     snippet: str
     """Matched words wrapped in ``<mark>…</mark>``; the rest is escaped text."""
+    shared: bool = False
+    """Another user's transcript, shared with the searcher."""
 
 
 async def search_transcripts(
     session: AsyncSession, user_id: str, query: str, offset: int = 0, limit: int = 20
 ) -> tuple[list[SearchHit], int]:
-    """Ranked full-text search over title, name, summaries and transcript text."""
+    """Ranked full-text search over title, name, summaries and transcript text, in the
+    user's transcripts and those shared with them."""
     words = _search_words(query)
     if not words:
         return [], 0
@@ -446,11 +478,15 @@ def _search_words(query: str) -> list[str]:
     return cleaned.split()[:16]
 
 
+_SEARCHED = f"(t.user_id = :user OR {SHARED_WITH_SQL})"
+"""The transcripts a user searches: their own and those shared with them."""
+
+
 async def _search_postgres(
     session: AsyncSession, user_id: str, words: str, offset: int, limit: int
 ) -> tuple[list[SearchHit], int]:
     where = (
-        "t.user_id = :user AND t.deleted_at IS NULL AND "
+        f"{_SEARCHED} AND t.deleted_at IS NULL AND "
         "t.search_vector @@ plainto_tsquery('english', :q)"
     )
     return await _ranked_page(
@@ -462,7 +498,7 @@ async def _search_postgres(
             " plainto_tsquery('english', :q), 'StartSel=<mark>, StopSel=</mark>, MaxWords=30,"
             " MinWords=10, MaxFragments=2')"
         ),
-        params={"user": user_id, "q": words},
+        params={**shared_sql_params(user_id), "q": words},
         offset=offset,
         limit=limit,
     )
@@ -472,14 +508,14 @@ async def _search_sqlite(
     session: AsyncSession, user_id: str, words: list[str], offset: int, limit: int
 ) -> tuple[list[SearchHit], int]:
     match = " ".join(f'"{w}"' for w in words)  # all words, each quoted as a plain token
-    where = "transcripts_fts MATCH :q AND t.user_id = :user AND t.deleted_at IS NULL"
+    where = f"transcripts_fts MATCH :q AND {_SEARCHED} AND t.deleted_at IS NULL"
     return await _ranked_page(
         session,
         f"FROM transcripts_fts f JOIN transcripts t ON t.rowid = f.rowid WHERE {where}",
         # bm25 weights: title 5, summaries 2, text 1; lower bm25 is better, so it is negated.
         rank="-bm25(transcripts_fts, 5.0, 2.0, 1.0)",
         snippet="snippet(transcripts_fts, -1, '<mark>', '</mark>', '…', 24)",
-        params={"user": user_id, "q": match},
+        params={**shared_sql_params(user_id), "q": match},
         offset=offset,
         limit=limit,
     )
@@ -502,12 +538,13 @@ async def _ranked_page(
     total = await session.scalar(text(f"SELECT count(*) {source}"), params)
     result = await session.execute(
         text(
-            f"SELECT t.id, t.title, {rank} AS r, {snippet} AS s {source}"
+            f"SELECT t.id, t.title, t.user_id <> :user AS shared, {rank} AS r, {snippet} AS s"
+            f" {source}"
             " ORDER BY r DESC, t.created_at DESC LIMIT :limit OFFSET :offset"
         ),
         {**params, "offset": offset, "limit": limit},
     )
-    hits = [SearchHit(r.id, r.title, float(r.r), r.s) for r in result]
+    hits = [SearchHit(r.id, r.title, float(r.r), r.s, bool(r.shared)) for r in result]
     return hits, int(total or 0)
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from reflector.api.accounts import service
 from reflector.api.accounts.schemas import LoginBody, SignedIn
-from reflector.api.auth import SESSION_COOKIE, check_csrf
+from reflector.api.auth import SESSION_COOKIE, check_csrf, client_address
 from reflector.api.deps import Session, State
 from reflector.db import accounts
 
@@ -18,7 +18,10 @@ async def login(
     body: LoginBody, request: Request, response: Response, session: Session, state: State
 ) -> SignedIn:
     """Sign in: sets the session cookie (HttpOnly) and the CSRF cookie. A wrong email or
-    password is the same 401 ``invalid-credentials``."""
+    password is the same 401 ``invalid-credentials``. Attempts are limited per address and per
+    account (429 ``rate-limited`` with ``Retry-After``)."""
+    await state.rate_limiter.hit("login", "ip", client_address(request))
+    await state.rate_limiter.hit("login", "account", accounts.normalize_email(body.email))
     user = await service.check_password(session, body.email, body.password)
     row, token = await service.open_session(state, session, user)
     csrf = service.set_session_cookies(response, request, state, token)

@@ -37,6 +37,11 @@ async def open_session(
     return row, token
 
 
+def secure_cookies(request: Request, state: AppState) -> bool:
+    """Whether cookies are marked ``Secure`` (the browser reaches the server over https)."""
+    return _secure(request, state)
+
+
 def _secure(request: Request, state: AppState) -> bool:
     """Cookies only over https when the browser reaches the server that way."""
     public = state.settings.public_url or ""

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from reflector.api.deps import (
+    Reader,
     Session,
-    User,
     accept_reader,
     authenticate_websocket,
     readable_transcript,
@@ -31,7 +31,7 @@ _LAST_ID = 2**63 - 1
 async def list_events(
     transcript_id: str,
     session: Session,
-    user: User,
+    user: Reader,
     after_id: Annotated[
         int, Query(ge=0, le=_LAST_ID, description="Only the events stored after this one.")
     ] = 0,

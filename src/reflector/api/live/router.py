@@ -43,6 +43,7 @@ from reflector.api.live.schemas import LiveConfig, WebRtcAnswer, WebRtcOffer
 from reflector.api.live.service import (
     LiveStream,
     background,
+    check_stream_limit,
     check_translation,
     claim,
     release,
@@ -51,7 +52,7 @@ from reflector.api.live.service import (
     wrap_up,
 )
 from reflector.api.live.webrtc import LivePeer, OfferError, close_peers
-from reflector.api.problems import Problem
+from reflector.api.problems import Problem, problem_response
 from reflector.api.schemas import validation_details
 from reflector.api.state import AppState
 
@@ -59,6 +60,7 @@ SHUTDOWN_WAIT_SECONDS = 30.0
 """At shutdown, how long open sessions get to store their audio and queue their jobs."""
 CONFIG_TIMEOUT = 10.0
 _UNSUPPORTED = 1003
+_TRY_AGAIN_LATER = 1013
 
 
 @asynccontextmanager
@@ -92,7 +94,11 @@ async def record_ws(websocket: WebSocket, transcript_id: str) -> None:
     user = await authenticate_websocket(websocket)
     if user is None:
         return
-    problem = await claim(state, transcript_id, user.id)
+    try:
+        problem = await claim(state, transcript_id, user.id)
+    except Problem as refused:  # too many streams: a 429 problem for the handshake
+        await deny_websocket(websocket, refused)
+        return
     if problem:
         await websocket.close(code=POLICY_VIOLATION, reason=problem[:120])
         return
@@ -137,6 +143,7 @@ async def record_webrtc(
     The offer needs an audio track; a data channel is optional. ``STOP`` on the data channel,
     closing the connection, or losing it ends the stream; the audio is kept and processed."""
     await owned_transcript(db, transcript_id, user)
+    await check_stream_limit(state, db, user.id)  # before any work on the offer
     await db.close()  # the stream outlives this request: hold no connection for it
     try:
         await check_translation(state, offer.language, offer.translate_to)
@@ -188,6 +195,19 @@ async def _run_webrtc(
     finally:
         state.live.peers.discard(peer)
         await peer.close()
+
+
+async def deny_websocket(websocket: WebSocket, problem: Problem) -> None:
+    """Refuse the handshake with the problem as its HTTP answer, where the server can send one
+    (uvicorn can); else close it with 1013 (try again later) and the problem's words."""
+    try:
+        answer = problem_response(
+            problem.status, problem.slug, problem.detail, websocket.url.path, problem.headers,
+            **problem.extra,
+        )  # fmt: skip
+        await websocket.send_denial_response(answer)
+    except RuntimeError:
+        await websocket.close(code=_TRY_AGAIN_LATER, reason=problem.detail[:120])
 
 
 async def _receive_config(websocket: WebSocket) -> LiveConfig:

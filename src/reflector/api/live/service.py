@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from reflector.api.live.metrics import (
     FINAL_WORD_DELAY_SECONDS,
@@ -24,6 +25,7 @@ from reflector.api.live.models import shared_engine
 from reflector.api.live.outbox import LiveOutbox
 from reflector.api.live.spool import LiveSpool, assemble, spool_prefix
 from reflector.api.live.translation import LiveTranslation
+from reflector.api.problems import Problem
 from reflector.api.state import AppState
 from reflector.api.uploads.service import start_processing
 from reflector.blobs import BlobNotFound
@@ -55,13 +57,30 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 """Tells the client something, if it is still there (never raises)."""
 
 
+async def check_stream_limit(state: AppState, session: AsyncSession, user_id: str) -> None:
+    """429 ``too-many-live-sessions`` when the user already runs
+    ``max_live_sessions_per_user`` streams (counted in the database, so across servers)."""
+    limit = state.settings.max_live_sessions_per_user
+    if limit and await repository.live_recordings(session, user_id) >= limit:
+        raise Problem(
+            429,
+            "too-many-live-sessions",
+            f"you run {limit} live streams already, the most allowed at once; stop one first",
+            limit=limit,
+        )
+
+
 async def claim(state: AppState, transcript_id: str, user_id: str) -> str | None:
-    """Mark the transcript as recording; the problem, if another stream or job has it."""
+    """Mark the transcript as recording; the problem, if another stream or job has it.
+
+    Raises 429 ``too-many-live-sessions`` when the user runs as many streams as they may
+    (:func:`check_stream_limit`; two streams starting at the same instant may both pass)."""
     async with state.sessions() as session:
         try:
             row = await repository.get_transcript(session, transcript_id, user_id)
         except repository.NotFound:
             return "transcript not found"
+        await check_stream_limit(state, session, user_id)
         claimed = await repository.claim_for_recording(session, row.id)
         await session.commit()
         if not claimed:

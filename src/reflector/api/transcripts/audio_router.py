@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from reflector.api.auth import current_user
-from reflector.api.deps import Session, State, User, readable_transcript
+from reflector.api.auth import optional_user
+from reflector.api.deps import Reader, Session, State, readable_transcript
 from reflector.api.problems import Problem
 from reflector.api.signing import signed_query, verify
 from reflector.api.state import AppState
@@ -43,9 +43,18 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-async def _audio_response(state: AppState, request: Request, row: TranscriptRow) -> Response:
+def _ensure_audio(row: TranscriptRow) -> None:
+    """410 when consent deleted the audio, 404 while there is none yet."""
+    if row.audio_deleted:
+        raise Problem(
+            410, "audio-deleted", "the audio was deleted: a meeting participant declined to keep it"
+        )
     if row.audio_key is None:
         raise Problem(404, "no-audio", "this transcript has no audio (yet)")
+
+
+async def _audio_response(state: AppState, request: Request, row: TranscriptRow) -> Response:
+    _ensure_audio(row)
     info = await state.blobs.stat(row.audio_key)
     if info is None:
         raise Problem(404, "no-audio", "this transcript's audio is missing from storage")
@@ -74,25 +83,23 @@ async def get_audio(
     exp: int | None = None,
     sig: str | None = None,
 ) -> Response:
-    """The recording as MP3. Needs an API key (or the local user), or a signed link."""
+    """The recording as MP3, for whoever may read the transcript, or with a signed link."""
     if sig is not None and exp is not None:
         if not verify(state.secret_key, request.url.path, exp, sig):
             raise Problem(403, "bad-signature", "the audio link is invalid or has expired")
         row = await repository.get_transcript(session, transcript_id, None)
     else:
-        user = await current_user(request)
-        row = await readable_transcript(session, transcript_id, user)
+        row = await readable_transcript(session, transcript_id, await optional_user(request))
     return await _audio_response(state, request, row)
 
 
 @router.post("/{transcript_id}/audio/link", response_model=AudioLink)
 async def audio_link(
-    transcript_id: str, request: Request, session: Session, state: State, user: User
+    transcript_id: str, request: Request, session: Session, state: State, user: Reader
 ) -> AudioLink:
     """A link to the MP3 that works without credentials for a few minutes."""
     row = await readable_transcript(session, transcript_id, user)
-    if row.audio_key is None:
-        raise Problem(404, "no-audio", "this transcript has no audio (yet)")
+    _ensure_audio(row)
     path = f"/v1/transcripts/{row.id}/audio.mp3"
     query, expires = signed_query(state.secret_key, path, LINK_TTL_SECONDS)
     base = state.settings.public_url or str(request.base_url).rstrip("/")
@@ -103,7 +110,7 @@ async def audio_link(
 
 
 @router.get("/{transcript_id}/waveform", response_model=WaveformOut)
-async def waveform(transcript_id: str, session: Session, user: User) -> WaveformOut:
+async def waveform(transcript_id: str, session: Session, user: Reader) -> WaveformOut:
     row = await readable_transcript(session, transcript_id, user)
     if row.waveform is None:
         raise Problem(404, "no-waveform", "the waveform is computed when processing starts")

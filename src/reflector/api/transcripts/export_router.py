@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
-from reflector.api.deps import Session, State, User, readable_transcript
+from reflector.api.deps import Reader, Session, State, readable_transcript
 from reflector.db import repository
 from reflector.export import FORMATS, render
 from reflector.pipelines.speaker_turns import load_turns
@@ -39,7 +39,7 @@ async def export_transcript(
     transcript_id: str,
     session: Session,
     state: State,
-    user: User,
+    user: Reader,
     format: Annotated[str, Query(pattern="^(text|timestamped|vtt|srt|json|md|rttm|zip)$")] = "text",
 ) -> Response:
     row = await readable_transcript(session, transcript_id, user)

@@ -7,7 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from reflector.api.deps import Session, State, User, owned_transcript, readable_transcript
+from reflector.api.deps import (
+    Reader,
+    Session,
+    State,
+    User,
+    owned_transcript,
+    readable_transcript,
+    transcript_access,
+)
 from reflector.api.problems import Problem
 from reflector.api.schemas import Page, page_of
 from reflector.api.transcripts import service
@@ -25,7 +33,7 @@ from reflector.api.transcripts.schemas import (
     TranscriptOut,
     TranscriptPatch,
 )
-from reflector.db import repository
+from reflector.db import repository, sharing
 from reflector.domain.status import TranscriptStatus
 
 router = APIRouter(prefix="/v1/transcripts", tags=["transcripts"])
@@ -61,6 +69,14 @@ async def list_transcripts(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     deleted: bool = False,
+    scope: Annotated[
+        str,
+        Query(
+            pattern="^(all|mine|shared)$",
+            description="`mine`, `shared` (others' transcripts shared with the caller: opened "
+            "through their link, or recorded in a shared room) or `all` (both)",
+        ),
+    ] = "all",
     sort: Annotated[str, Query(pattern="^-?(created_at|duration|title)$")] = "-created_at",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -72,6 +88,7 @@ async def list_transcripts(
         created_after=_in_range(created_after, "created_after"),
         created_before=_in_range(created_before, "created_before"),
         deleted=deleted,
+        scope=scope,  # type: ignore[arg-type]
     )
     rows, total = await repository.list_transcripts(
         session,
@@ -81,13 +98,22 @@ async def list_transcripts(
         (page - 1) * size,
         size,  # type: ignore[arg-type]
     )
-    items = [service.transcript_out(r) for r in rows]
+    items = [service.transcript_out(r, shared=r.user_id != user.id) for r in rows]
     return page_of(TranscriptOut, items, total, page, size)
 
 
 @router.get("/{transcript_id}", response_model=TranscriptOut)
-async def get_transcript(transcript_id: str, session: Session, user: User) -> TranscriptOut:
-    return service.transcript_out(await readable_transcript(session, transcript_id, user))
+async def get_transcript(transcript_id: str, session: Session, user: Reader) -> TranscriptOut:
+    """One transcript: the caller's own, or one shared with them (``shared_with_me``). A
+    signed-in user who opens a shared link finds the transcript in their list afterwards."""
+    row, access = await transcript_access(session, transcript_id, user)
+    if (
+        access == "shared"
+        and user is not None
+        and await sharing.remember_opened(session, row, user.id)
+    ):
+        await session.commit()
+    return service.transcript_out(row, shared=access == "shared")
 
 
 @router.patch("/{transcript_id}", response_model=TranscriptOut)
@@ -123,20 +149,20 @@ async def restore_transcript(transcript_id: str, session: Session, user: User) -
 
 
 @router.get("/{transcript_id}/segments", response_model=list[SegmentOut])
-async def get_segments(transcript_id: str, session: Session, user: User) -> list[SegmentOut]:
+async def get_segments(transcript_id: str, session: Session, user: Reader) -> list[SegmentOut]:
     row = await readable_transcript(session, transcript_id, user)
     return await service.segments(session, row.id)
 
 
 @router.get("/{transcript_id}/topics", response_model=list[TopicOut])
-async def get_topics(transcript_id: str, session: Session, user: User) -> list[TopicOut]:
+async def get_topics(transcript_id: str, session: Session, user: Reader) -> list[TopicOut]:
     row = await readable_transcript(session, transcript_id, user)
     return await service.topics(session, row.id)
 
 
 @router.get("/{transcript_id}/participants", response_model=list[ParticipantOut])
 async def list_participants(
-    transcript_id: str, session: Session, user: User
+    transcript_id: str, session: Session, user: Reader
 ) -> list[ParticipantOut]:
     row = await readable_transcript(session, transcript_id, user)
     return await service.participants(session, row.id)
@@ -194,7 +220,7 @@ async def merge_speakers(
 
 @router.get("/{transcript_id}/action-items", response_model=list[ActionItemOut])
 async def list_action_items(
-    transcript_id: str, session: Session, user: User
+    transcript_id: str, session: Session, user: Reader
 ) -> list[ActionItemOut]:
     row = await readable_transcript(session, transcript_id, user)
     return await service.action_items(session, row.id)

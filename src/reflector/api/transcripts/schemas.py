@@ -45,6 +45,8 @@ class TranscriptOut(BaseModel):
     status: TranscriptStatus
     source: Source
     room_id: str | None
+    meeting_id: str | None
+    """The room meeting it was recorded in, if any."""
     source_language: str | None
     target_language: str | None
     title: str | None
@@ -56,6 +58,12 @@ class TranscriptOut(BaseModel):
     locked: bool
     reviewed: bool
     has_audio: bool
+    shared_with_me: bool = False
+    """Another user's transcript that the caller reads because it is shared with them (its
+    link, or a shared room); read-only for them."""
+    audio_deleted: bool
+    """The audio was deleted after transcription because a meeting participant declined to
+    have it kept; the text stays."""
     error: str | None
     notes: list[str]
     created_at: datetime
@@ -138,6 +146,8 @@ class SearchHitOut(BaseModel):
     title: str | None
     rank: float
     snippet: str
+    shared_with_me: bool = False
+    """Another user's transcript, shared with the caller."""
 
 
 class AudioLink(BaseModel):

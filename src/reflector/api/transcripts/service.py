@@ -3,6 +3,7 @@ rows turned into response bodies."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from reflector.api.transcripts.schemas import (
     TranscriptCreate,
     TranscriptOut,
 )
+from reflector.blobs.staging import UploadStaging
 from reflector.db import repository
 from reflector.db.tables import ActionItemRow, ParticipantRow, TranscriptRow, utcnow
 from reflector.domain import Segment, Word, assign_span, build_segments, relabel_turns
@@ -58,9 +60,14 @@ _FINAL_EVENTS: dict[str, Callable[[str | None], TranscriptEvent]] = {
 # --- rows as responses -------------------------------------------------------------------------
 
 
-def transcript_out(row: TranscriptRow) -> TranscriptOut:
+def transcript_out(row: TranscriptRow, *, shared: bool = False) -> TranscriptOut:
+    """``shared``: the caller reads it because it is shared with them (not their own)."""
     return from_row(
-        TranscriptOut, row, has_audio=row.audio_key is not None, notes=list(row.notes or [])
+        TranscriptOut,
+        row,
+        has_audio=row.audio_key is not None,
+        notes=list(row.notes or []),
+        shared_with_me=shared,
     )
 
 
@@ -92,7 +99,11 @@ def safe_snippet(snippet: str) -> str:
 
 def search_hit_out(hit: repository.SearchHit) -> SearchHitOut:
     return SearchHitOut(
-        id=hit.transcript_id, title=hit.title, rank=hit.rank, snippet=safe_snippet(hit.snippet)
+        id=hit.transcript_id,
+        title=hit.title,
+        rank=hit.rank,
+        snippet=safe_snippet(hit.snippet),
+        shared_with_me=hit.shared,
     )
 
 
@@ -143,12 +154,16 @@ async def delete_transcript(
     """To the trash (restorable); with ``permanent``, destroyed with its audio."""
     if permanent:
         try:
-            row = await repository.get_transcript(session, transcript_id, user.id)
+            row = await owned_transcript(session, transcript_id, user)  # 403 for readers
         except repository.NotFound:
             row = await owned_transcript(session, transcript_id, user, deleted=True)
-        await repository.destroy_transcript(session, row)
+        uploads = await repository.destroy_transcript(session, row)
         await session.commit()
+        # A job still running for it stops at its next write and removes what it wrote since.
         await state.blobs.delete_prefix(f"transcripts/{transcript_id}/")
+        staged = UploadStaging.in_data_dir(state.settings.data_dir)
+        for upload_id in uploads:
+            await asyncio.to_thread(staged.remove, upload_id)
     else:
         row = await owned_transcript(session, transcript_id, user)
         ensure_unlocked(row)

@@ -22,6 +22,7 @@ from starlette.concurrency import iterate_in_threadpool
 
 from reflector.api.deps import State, User
 from reflector.api.problems import Problem, openai_error
+from reflector.api.rate_limits import ExpensiveUser
 from reflector.api.state import AppState
 from reflector.api.voice.openai_shapes import diarized, rendered, usage, verbose
 from reflector.api.voice.schemas import SpeechBody
@@ -134,7 +135,7 @@ async def _streamed_transcription(
 @router.post("/audio/transcriptions", response_model=None)
 async def create_transcription(
     state: State,
-    user: User,
+    user: ExpensiveUser,
     file: Annotated[UploadFile, File(description="audio in any format ffmpeg reads")],
     model: Annotated[str, Form()] = "whisper-1",
     language: Annotated[str | None, Form()] = None,
@@ -166,7 +167,7 @@ async def create_transcription(
 @router.post("/audio/translations", response_model=None)
 async def create_translation(
     state: State,
-    user: User,
+    user: ExpensiveUser,
     file: Annotated[UploadFile, File(description="audio in any language")],
     model: Annotated[str, Form()] = "whisper-1",
     prompt: Annotated[str | None, Form()] = None,

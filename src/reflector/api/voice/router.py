@@ -20,6 +20,7 @@ from starlette.concurrency import iterate_in_threadpool
 
 from reflector.api.deps import State, User
 from reflector.api.problems import Problem
+from reflector.api.rate_limits import ExpensiveUser
 from reflector.api.schemas import validation_details
 from reflector.api.voice.schemas import SttJson, SttResponse, TtsBody, VoiceOut
 from reflector.api.voice.service import recognize, stt_response
@@ -41,7 +42,7 @@ def _form_value(form: Any, name: str) -> str | None:
 
 
 @router.post("/api/stt", response_model=SttResponse)
-async def speech_to_text(state: State, user: User, request: Request) -> SttResponse:
+async def speech_to_text(state: State, user: ExpensiveUser, request: Request) -> SttResponse:
     """Transcribe a short recording (multipart ``file``, or JSON ``{"audio": base64}``)."""
     started = time.perf_counter()
     limit = state.settings.max_audio_bytes
