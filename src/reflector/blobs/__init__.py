@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .keys import validate_key, validate_prefix
 from .local import LocalBlobStore
-from .protocol import BlobError, BlobInfo, BlobNotFound, BlobRangeError, BlobStore
+from .protocol import (
+    BlobError,
+    BlobInfo,
+    BlobNotFound,
+    BlobRangeError,
+    BlobStore,
+    BlobUnavailable,
+)
 
 if TYPE_CHECKING:
     from .s3 import S3BlobStore
@@ -22,6 +29,7 @@ __all__ = [
     "BlobNotFound",
     "BlobRangeError",
     "BlobStore",
+    "BlobUnavailable",
     "LocalBlobStore",
     "S3BlobStore",
     "make_blob_store",

@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from reflector.errors import BadInputError, NotFoundError, ReflectorError
+from reflector.errors import BadInputError, NotFoundError, ReflectorError, UnavailableError
 
 
 class BlobError(ReflectorError):
     """A store that cannot be reached or refused an operation; the message is for people."""
+
+
+class BlobUnavailable(BlobError, UnavailableError):
+    """The store cannot be reached, or answered that it cannot serve now (a 5xx answer, a
+    timeout): the same call may well work in a moment, so a job tries it again."""
 
 
 class BlobNotFound(BlobError, NotFoundError):

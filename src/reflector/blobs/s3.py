@@ -30,7 +30,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from .keys import validate_key, validate_prefix
-from .protocol import BlobError, BlobInfo, BlobNotFound, BlobRangeError
+from .protocol import BlobError, BlobInfo, BlobNotFound, BlobRangeError, BlobUnavailable
 from .ranges import check_range_args, clamp_range
 
 T = TypeVar("T")
@@ -49,6 +49,8 @@ _AUTH_CODES = {
     "ExpiredToken",
     "403",
 }
+_BUSY_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503", "500"}
+"""Answers that mean "not now" rather than "never": retried by jobs (see BlobUnavailable)."""
 _UNREACHABLE = (BotoConnectionError, ConnectionClosedError, ReadTimeoutError)
 
 
@@ -152,13 +154,16 @@ class S3BlobStore:
                     f"{where}: access denied to {what}: {detail}; check the access key, the "
                     "secret key and the bucket's permissions"
                 )
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if status >= 500 or code in _BUSY_CODES:
+                return BlobUnavailable(f"{where} cannot serve now, could not {what}: {detail}")
             return BlobError(f"{where}: could not {what}: {detail}")
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
             return BlobError(
                 f"{where}: no usable credentials to {what}; set an access key and a secret key"
             )
         if isinstance(exc, _UNREACHABLE):
-            return BlobError(f"cannot reach {where} to {what}: {exc}")
+            return BlobUnavailable(f"cannot reach {where} to {what}: {exc}")
         return BlobError(f"{where}: could not {what}: {exc}")
 
     async def _run(self, action: str, key: str | None, call: Callable[[], T]) -> T:

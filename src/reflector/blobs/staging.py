@@ -137,6 +137,21 @@ class UploadStaging:
         for chunk in self.folder.glob(f"{upload_id}.*.chunk"):
             chunk.unlink(missing_ok=True)
 
+    def stale_uploads(self, older_than_seconds: float, limit: int = 500) -> list[str]:
+        """Ids of staged uploads whose file was last written over ``older_than_seconds`` ago
+        (at most ``limit``)."""
+        if not self.folder.is_dir():
+            return []
+        cutoff = time.time() - older_than_seconds
+        found: list[str] = []
+        for part in self.folder.glob("*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if part.stat().st_mtime < cutoff:
+                    found.append(part.name.removesuffix(".part"))
+                    if len(found) >= limit:
+                        break
+        return found
+
     def remove_stale_chunks(self, older_than_seconds: float) -> int:
         """Delete chunk temp files a crashed server left behind; returns how many."""
         if not self.folder.is_dir():

@@ -15,11 +15,11 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import structlog
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reflector.asr import ModelError
 from reflector.audio import SAMPLE_RATE, AudioError, decode_file, encode_mp3, peak_waveform
@@ -53,7 +53,9 @@ from reflector.domain.events import (
 from reflector.domain.status import TranscriptStatus
 from reflector.domain.summary import Topic
 from reflector.errors import BadInputError
+from reflector.integrations.attendees import expected_names
 from reflector.intelligence import SummaryOptions, load_writer
+from reflector.pipelines.consent import apply_consent
 from reflector.pipelines.file import (
     AUTO_SUMMARY_SECONDS,
     NO_SPEECH_NOTE,
@@ -66,12 +68,15 @@ from reflector.pipelines.file import (
 from reflector.pipelines.lifecycle import set_status
 from reflector.pipelines.publish import emit
 from reflector.pipelines.speaker_turns import store_turns
+from reflector.pipelines.transient import RetryBudget, retry_transient
 from reflector.settings import Settings
 from reflector.vad import SpeechRegion, shared_vad
 
 log = structlog.get_logger(__name__)
 
 FILE_STAGES = ("prepare", "transcribe", "diarize", "summarize", "finish")
+
+T = TypeVar("T")
 
 
 class StageFailed(BadInputError):
@@ -108,13 +113,23 @@ class StageContext:
     blobs: BlobStore
     bus: EventBus
     workdir: Path
+    retry: RetryBudget = field(default_factory=lambda: RetryBudget(seconds=0.0))
+    """How long a database write, an event or a blob operation failing for a transient reason
+    is tried again (the runner passes ``job_retry_seconds``; the blob store and bus it passes
+    retry on their own)."""
     _samples: np.ndarray | None = field(default=None, repr=False)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    """What a pipeline's stages share within one worker's run (e.g. padded tracks)."""
 
     def key(self, name: str) -> str:
         return f"transcripts/{self.transcript_id}/{name}"
 
     async def emit(self, event: TranscriptEvent) -> None:
-        await emit(self.sessions, self.bus, self.transcript_id, event)
+        await retry_transient(
+            self.retry,
+            f"store a {event.type} event",
+            lambda: emit(self.sessions, self.bus, self.transcript_id, event),
+        )
 
     def emit_from_thread(self, loop: asyncio.AbstractEventLoop, event: TranscriptEvent) -> None:
         """For callbacks inside the worker thread: wait until the event is stored."""
@@ -122,18 +137,37 @@ class StageContext:
 
     async def set_status(self, status: TranscriptStatus) -> None:
         """The row, the ``STATUS`` event and the owner's user event (see ``lifecycle``)."""
-        await set_status(self.sessions, self.bus, self.transcript_id, status)
+        # Tried again whole: a status may be set to itself, so a change that was committed
+        # before its connection broke is simply made (and announced) once more.
+        await retry_transient(
+            self.retry,
+            f"set status {status.value}",
+            lambda: set_status(self.sessions, self.bus, self.transcript_id, status),
+        )
+
+    async def in_session(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``work(session)`` in a session of its own, run again whole (a new session) while it
+        fails for a transient reason; ``work`` commits what it writes."""
+
+        async def attempt() -> T:
+            async with self.sessions() as session:
+                return await work(session)
+
+        return await retry_transient(self.retry, "database work", attempt)
 
     async def transcript_row(self) -> TranscriptRow:
-        async with self.sessions() as session:
-            return await repository.get_transcript(session, self.transcript_id, None)
+        return await self.in_session(
+            lambda session: repository.get_transcript(session, self.transcript_id, None)
+        )
 
     async def update(self, **values: Any) -> None:
-        async with self.sessions() as session:
+        async def write(session: AsyncSession) -> None:
             row = await repository.get_transcript(session, self.transcript_id, None)
             for name, value in values.items():
                 setattr(row, name, value)
             await session.commit()
+
+        await self.in_session(write)
 
     async def samples(self) -> np.ndarray:
         """The recording as 16 kHz mono float32, decoded once per worker from the upload."""
@@ -256,11 +290,14 @@ async def _diarize(ctx: StageContext) -> None:
     )
     await ctx.put_json("transcript", transcript.model_dump(mode="json"))
     await store_turns(ctx.blobs, ctx.transcript_id, turns)
-    async with ctx.sessions() as session:
+
+    async def write(session: AsyncSession) -> None:
         await repository.replace_segments(session, ctx.transcript_id, segments)
         row = await repository.get_transcript(session, ctx.transcript_id, None)
         row.notes = notes
         await session.commit()
+
+    await ctx.in_session(write)
     await ctx.emit(SegmentsEvent(data=SegmentsData(segments=segments)))
 
 
@@ -276,10 +313,16 @@ async def _summarize(ctx: StageContext) -> None:
         wanted = transcript.duration > AUTO_SUMMARY_SECONDS
     if not wanted or not transcript.segments:
         return
-    async with ctx.sessions() as session:
+
+    async def read(session: AsyncSession) -> tuple[list, tuple[str, ...]]:
         people = await repository.load_participants(session, ctx.transcript_id)
+        return people, await expected_names(session, ctx.transcript_id)
+
+    people, expected = await ctx.in_session(read)
     overrides = {p.speaker: p.name for p in people if p.source == "user" and p.speaker is not None}
-    options = SummaryOptions(language=ctx.options.summary_language, speaker_names=overrides)
+    options = SummaryOptions(
+        language=ctx.options.summary_language, speaker_names=overrides, expected_names=expected
+    )
     loop = asyncio.get_running_loop()
 
     def on_topic(topic: Topic) -> None:
@@ -292,11 +335,14 @@ async def _summarize(ctx: StageContext) -> None:
     summarised = await asyncio.to_thread(work)
     summary = summarised.summary
     assert summary is not None
-    async with ctx.sessions() as session:
+
+    async def write(session: AsyncSession) -> None:
         await repository.replace_summary(session, ctx.transcript_id, summary)
         row = await repository.get_transcript(session, ctx.transcript_id, None)
         row.notes = [*transcript.notes, *summary.notes]
         await session.commit()
+
+    await ctx.in_session(write)
     await ctx.emit(TitleEvent(data=TitleData(title=summary.title)))
     await ctx.emit(ShortSummaryEvent(data=ShortSummaryData(short_summary=summary.short_summary)))
     await ctx.emit(LongSummaryEvent(data=LongSummaryData(long_summary=summary.long_summary)))
@@ -305,6 +351,8 @@ async def _summarize(ctx: StageContext) -> None:
 
 
 async def _finish(ctx: StageContext) -> None:
+    # A meeting participant who declined: the audio goes before anyone sees the transcript end.
+    await apply_consent(ctx.sessions, ctx.blobs, ctx.settings, ctx.transcript_id)
     await ctx.set_status(TranscriptStatus.ENDED)
 
 

@@ -89,9 +89,53 @@ def _wait_until_serving(process: subprocess.Popen, server: SeaweedS3, log_path: 
     )
 
 
+class SeaweedProcess:
+    """A SeaweedFS server that a test can stop and start again (same ports, same data), to
+    see what Reflector does while its S3 service is down."""
+
+    def __init__(self, command: list[str], server: SeaweedS3, root: Path) -> None:
+        self.command = command
+        self.server = server
+        self.root = root
+        self.log_path = root / "weed.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start it and wait until S3 answers (and the bucket exists)."""
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root
+            )
+        try:
+            _wait_until_serving(self.process, self.server, self.log_path)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM, then SIGKILL after 15 s); S3 calls then fail to connect."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
 @contextmanager
 def running_seaweed(root: Path) -> Iterator[SeaweedS3]:
     """SeaweedFS serving S3 with one bucket, its files and log under the empty folder ``root``."""
+    with restartable_seaweed(root) as weed:
+        yield weed.server
+
+
+@contextmanager
+def restartable_seaweed(root: Path) -> Iterator[SeaweedProcess]:
+    """:func:`running_seaweed`, as a :class:`SeaweedProcess` that can be stopped and started
+    again while the test runs; stopped on exit."""
     weed = _find_weed()
     if weed is None:
         raise SeaweedUnavailable(
@@ -152,16 +196,9 @@ def running_seaweed(root: Path) -> Iterator[SeaweedS3]:
         f"-admin.port.grpc={admin_grpc}",
     ]
     server = SeaweedS3(f"http://127.0.0.1:{s3}", access_key, secret_key, BUCKET)
-    log_path = root / "weed.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-        try:
-            _wait_until_serving(process, server, log_path)
-            yield server
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    process = SeaweedProcess(command, server, root)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
