@@ -83,6 +83,30 @@ def test_app_files_and_page_paths_are_served_with_their_caching(tmp_path):
     assert client.head("/").status_code == 200
 
 
+def test_each_page_load_gets_its_own_style_nonce(tmp_path):
+    """The waveform player styles its shadow DOM with one `<style>` element: the page's
+    Content-Security-Policy lets in only a style carrying this load's nonce."""
+    dist = _dist(tmp_path)
+    (dist / "index.html").write_text("<!doctype html><html><head><title>app</title></head></html>")
+    app = FastAPI()
+    install_web_app(app, dist)
+    client = TestClient(app)
+    nonces = []
+    for path in ("/", "/index.html", "/transcripts/abc", "/transcripts/abc"):
+        page = client.get(path)
+        meta = re.search(r'<meta name="csp-nonce" content="([A-Za-z0-9_-]{20,})" />', page.text)
+        assert meta, page.text
+        policy = page.headers["content-security-policy"]
+        assert policy.endswith(f"style-src 'self' 'nonce-{meta.group(1)}'")
+        assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+        assert page.headers["cache-control"] == "no-cache"
+        nonces.append(meta.group(1))
+    assert len(set(nonces)) == len(nonces)
+    # Files are served as they are.
+    script = client.get("/assets/app-1234.js")
+    assert "nonce" not in script.headers.get("content-security-policy", "")
+
+
 def test_without_a_build_the_page_says_how_to_build_it(tmp_path):
     app = FastAPI()
     install_web_app(app, tmp_path / "missing")
@@ -307,7 +331,10 @@ def test_transcript_page_shows_text_speakers_and_exports(watched, server, meetin
     page.wait_for_url(f"**/transcripts/{meeting['id']}")
     page.locator("#transcript-heading").wait_for()
     text = page.locator(".segments").inner_text().lower()
-    assert "billing" in text and "newsletter" in text
+    # The page shows every segment the API has (what the small model heard may vary by a word).
+    assert "billing" in text
+    for segment in segments:
+        assert segment["text"].strip().lower() in text
     # One colour and one name per speaker, in the legend and on every segment.
     assert len(speakers) >= 2
     assert page.locator(".legend li").count() == len(speakers)
@@ -365,7 +392,7 @@ def test_keyboard_reaches_the_pages_controls(watched, server, meeting):
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     focused = []
-    for _ in range(6):
+    for _ in range(10):  # past the header's links
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
     assert "search" in focused and "status" in focused

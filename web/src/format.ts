@@ -38,3 +38,32 @@ export function speakerLabel(speaker: number | null, name?: string | null): stri
   if (name) return name;
   return speaker === null ? "Unknown speaker" : `Speaker ${speaker + 1}`;
 }
+
+/** 1536 -> "1.5 KB"; decimal units, as file managers show sizes. */
+export function bytes(count: number): string {
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let value = count;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  if (unit === 0) return count === 1 ? "1 byte" : `${count} bytes`;
+  return `${value >= 100 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Time left in words: "about 3 min left", "12 s left". */
+export function timeLeft(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "";
+  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s left`;
+  if (seconds < 3600) return `about ${Math.round(seconds / 60)} min left`;
+  return `about ${durationWords(seconds)} left`;
+}
+
+/** A calendar date without the time, for deadlines and key expiry. */
+export function date(iso: string): string {
+  const parsed = new Date(iso);
+  return Number.isNaN(parsed.getTime())
+    ? iso
+    : parsed.toLocaleDateString(undefined, { dateStyle: "medium" });
+}

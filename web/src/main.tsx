@@ -1,14 +1,39 @@
 import { render } from "preact";
 import { useEffect, useRef } from "preact/hooks";
-import { LogoIcon } from "./components/icons";
+import { LogoIcon, PlusIcon } from "./components/icons";
 import { Browse } from "./pages/Browse";
+import { NewTranscript } from "./pages/New";
+import { Record } from "./pages/Record";
+import { RoomPage } from "./pages/Room";
+import { Rooms } from "./pages/Rooms";
+import { RoomSettings } from "./pages/RoomSettings";
+import { Settings } from "./pages/Settings";
 import { TranscriptPage } from "./pages/Transcript";
+import { Webhooks } from "./pages/Webhooks";
 import { Link, type Location, useLocation } from "./router";
 import "./styles.css";
 
 function Page({ location }: { location: Location }) {
   const transcript = /^\/transcripts\/([^/]+)\/?$/.exec(location.path);
   if (transcript) return <TranscriptPage id={decodeURIComponent(transcript[1]!)} />;
+  if (location.path === "/new") return <NewTranscript />;
+  if (location.path === "/record") return <Record />;
+  if (location.path === "/settings") return <Settings />;
+  if (location.path === "/webhooks") return <Webhooks />;
+  // A room's settings live under its own address, so every room name stays free.
+  const room = /^\/rooms\/([^/]+)(\/settings)?\/?$/.exec(location.path);
+  if (room) {
+    const name = decodeURIComponent(room[1]!);
+    return room[2] ? (
+      <RoomSettings key="room-settings" name={name} />
+    ) : (
+      <RoomPage key={name} name={name} />
+    );
+  }
+  if (location.path === "/rooms" || location.path === "/rooms/") {
+    return <Rooms location={location} />;
+  }
+  if (location.path === "/new-room") return <RoomSettings key="new" name={null} />;
   if (location.path === "/" || location.path === "/index.html") {
     return <Browse location={location} />;
   }
@@ -48,6 +73,30 @@ function App() {
           Reflector
         </Link>
         <nav aria-label="Main">
+          <Link
+            class="nav-new"
+            href="/new"
+            aria-current={location.path === "/new" ? "page" : undefined}
+          >
+            <PlusIcon />
+            New
+          </Link>
+          <Link
+            href="/rooms"
+            aria-current={
+              location.path.startsWith("/rooms") || location.path === "/new-room"
+                ? "page"
+                : undefined
+            }
+          >
+            Rooms
+          </Link>
+          <Link href="/webhooks" aria-current={location.path === "/webhooks" ? "page" : undefined}>
+            Webhooks
+          </Link>
+          <Link href="/settings" aria-current={location.path === "/settings" ? "page" : undefined}>
+            Settings
+          </Link>
           <a href="/docs">API</a>
         </nav>
       </header>

@@ -10,6 +10,15 @@ export type Topic = Schemas["TopicOut"];
 export type Participant = Schemas["ParticipantOut"];
 export type SearchHit = Schemas["SearchHitOut"];
 export type UserEvent = Schemas["UserEvent"];
+export type Word = Schemas["Word"];
+export type ActionItem = Schemas["ActionItemOut"];
+export type ApiKey = Schemas["ApiKeyOut"];
+export type ApiKeyCreated = Schemas["ApiKeyCreated"];
+export type Upload = Schemas["UploadOut"];
+export type ShareMode = Transcript["share_mode"];
+/** Any event of `GET`/`WS /v1/transcripts/{id}/events`, told apart by `type`. */
+export type TranscriptEvent =
+  paths["/v1/transcripts/{transcript_id}/events"]["get"]["responses"][200]["content"]["application/json"][number];
 
 /** Every status, in the order a transcript goes through them; checked against the schema. */
 export const STATUSES = [
@@ -45,6 +54,13 @@ const csrf: Middleware = {
     return request;
   },
 };
+
+/** The CSRF header for a write sent without `api` (an upload's chunks go by XMLHttpRequest,
+ * the one way to follow a request body's progress). */
+export function csrfHeaders(): Record<string, string> {
+  const token = cookie(CSRF_COOKIE);
+  return token ? { "X-CSRF-Token": token } : {};
+}
 
 export const api = createClient<paths>({ baseUrl: window.location.origin });
 api.use(csrf);

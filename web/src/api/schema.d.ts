@@ -25,7 +25,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Transcript */
+        /**
+         * Get Transcript
+         * @description One transcript: the caller's own, or one shared with them (``shared_with_me``). A
+         *     signed-in user who opens a shared link finds the transcript in their list afterwards.
+         */
         get: operations["get_transcript_v1_transcripts__transcript_id__get"];
         put?: never;
         post?: never;
@@ -281,9 +285,31 @@ export interface paths {
         put?: never;
         /**
          * Reprocess
-         * @description Run the whole pipeline again on the stored upload (e.g. after a model upgrade).
+         * @description Run the whole pipeline again on the stored upload or tracks (e.g. after a model
+         *     upgrade).
          */
         post: operations["reprocess_v1_transcripts__transcript_id__process_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transcripts/{transcript_id}/tracks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload Tracks
+         * @description Upload every participant's track at once; they are checked, stored, and processed as
+         *     one meeting whose speakers are the tracks.
+         */
+        post: operations["upload_tracks_v1_transcripts__transcript_id__tracks_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -316,7 +342,7 @@ export interface paths {
         };
         /**
          * Get Audio
-         * @description The recording as MP3. Needs an API key (or the local user), or a signed link.
+         * @description The recording as MP3, for whoever may read the transcript, or with a signed link.
          */
         get: operations["get_audio_v1_transcripts__transcript_id__audio_mp3_get"];
         put?: never;
@@ -460,6 +486,254 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/zulip/streams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Zulip Streams
+         * @description The streams the bot can see, by name.
+         */
+        get: operations["zulip_streams_v1_zulip_streams_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/zulip/streams/{stream_id}/topics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Zulip Topics
+         * @description The topics of a stream, most recently active first.
+         */
+        get: operations["zulip_topics_v1_zulip_streams__stream_id__topics_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transcripts/{transcript_id}/zulip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Post To Zulip
+         * @description Post the transcript to Zulip (or edit its post), in the background, to ``stream`` and
+         *     ``topic`` or, unset, its room's. 409 ``not-ended`` before the transcript has ended, 422
+         *     ``no-zulip-stream`` when neither says where, 422 ``zulip-not-configured``.
+         */
+        post: operations["post_to_zulip_v1_transcripts__transcript_id__zulip_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transcripts/{transcript_id}/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Transcript Notifications
+         * @description How the transcript's Zulip post and summary emails went (the owner only).
+         */
+        get: operations["transcript_notifications_v1_transcripts__transcript_id__notifications_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{name}/ics/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Calendar Status
+         * @description When the room's calendar was read, what came of it, and when it is read next.
+         */
+        get: operations["calendar_status_v1_rooms__name__ics_status_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{name}/ics/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Calendar Sync
+         * @description Read the room's calendar now (its owner only) and bring its upcoming meetings in step.
+         *     409 ``calendar-not-set`` when the room has no calendar URL or its calendar is off.
+         */
+        post: operations["calendar_sync_v1_rooms__name__ics_sync_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/meetings/{meeting_id}/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Email Meeting Summary
+         * @description Mail the meeting's summary and a link to ``email`` when its transcript is ready. 422
+         *     ``invalid-email``, 422 ``email-not-configured``.
+         */
+        post: operations["email_meeting_summary_v1_meetings__meeting_id__email_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transcripts/{transcript_id}/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Email Transcript Summary
+         * @description Mail the transcript's summary and a link to ``email`` (now if it has ended, else when
+         *     it ends). 422 ``invalid-email``, 422 ``email-not-configured``.
+         */
+        post: operations["email_transcript_summary_v1_transcripts__transcript_id__email_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Webhooks */
+        get: operations["list_webhooks_v1_webhooks_get"];
+        put?: never;
+        /**
+         * Create Webhook
+         * @description Register an endpoint. The answer holds the signing secret: keep it, it is not shown
+         *     again (``PATCH`` with ``rotate_secret`` makes a new one).
+         */
+        post: operations["create_webhook_v1_webhooks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Webhook */
+        get: operations["get_webhook_v1_webhooks__webhook_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete Webhook */
+        delete: operations["delete_webhook_v1_webhooks__webhook_id__delete"];
+        options?: never;
+        head?: never;
+        /** Update Webhook */
+        patch: operations["update_webhook_v1_webhooks__webhook_id__patch"];
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Deliveries
+         * @description The endpoint's deliveries, newest first: status, tries, the next try, the last
+         *     answer's status, latency and first KiB.
+         */
+        get: operations["list_deliveries_v1_webhooks__webhook_id__deliveries_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send Test
+         * @description Send a ``webhook.test`` event now, once (no retries; also to a disabled endpoint),
+         *     and answer with how it went. It does not count towards disabling the endpoint.
+         */
+        post: operations["send_test_v1_webhooks__webhook_id__test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -526,7 +800,8 @@ export interface paths {
         /**
          * Login
          * @description Sign in: sets the session cookie (HttpOnly) and the CSRF cookie. A wrong email or
-         *     password is the same 401 ``invalid-credentials``.
+         *     password is the same 401 ``invalid-credentials``. Attempts are limited per address and per
+         *     account (429 ``rate-limited`` with ``Retry-After``).
          */
         post: operations["login_v1_auth_login_post"];
         delete?: never;
@@ -549,6 +824,47 @@ export interface paths {
          * @description End the browser's session (with its CSRF token) and clear its cookies.
          */
         post: operations["logout_v1_auth_logout_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oidc/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Oidc Login
+         * @description Go to the issuer to sign in; it sends the browser back to the callback.
+         */
+        get: operations["oidc_login_v1_auth_oidc_login_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oidc/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Oidc Callback
+         * @description Where the issuer sends the browser back: on success, signed in (the session and CSRF
+         *     cookies), on to the page the sign-in started from.
+         */
+        get: operations["oidc_callback_v1_auth_oidc_callback_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -581,6 +897,23 @@ export interface paths {
         };
         /** Readyz */
         get: operations["readyz_readyz_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server Info */
+        get: operations["server_info_v1_server_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -764,6 +1097,217 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/whereby/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Whereby Webhook */
+        post: operations["whereby_webhook_v1_whereby_webhook_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Rooms
+         * @description The caller's rooms and the shared ones, by name.
+         */
+        get: operations["list_rooms_v1_rooms_get"];
+        put?: never;
+        /**
+         * Create Room
+         * @description A new room owned by the caller; 409 ``room-name-taken`` when the name is in use, 422
+         *     ``unsafe-webhook-url`` for a webhook this server may not call.
+         */
+        post: operations["create_room_v1_rooms_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Room */
+        get: operations["get_room_v1_rooms__name__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Room
+         * @description The room and its meetings; the transcripts recorded in it stay.
+         */
+        delete: operations["delete_room_v1_rooms__name__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Patch Room
+         * @description Change the fields sent; meetings opened later use the new settings.
+         */
+        patch: operations["patch_room_v1_rooms__name__patch"];
+        trace?: never;
+    };
+    "/v1/rooms/{name}/meeting": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Open Meeting
+         * @description The room's running meeting (or a new one on its platform) and how the caller joins it:
+         *     a meeting token for a signed-in user, with the owner flag for the room's owner. Two
+         *     people opening the room at once get the same meeting.
+         */
+        post: operations["open_meeting_v1_rooms__name__meeting_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{name}/meetings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Meetings
+         * @description The room's running meetings and those made ahead of time.
+         */
+        get: operations["list_meetings_v1_rooms__name__meetings_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/meetings/{meeting_id}/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Join Meeting
+         * @description How the caller joins this meeting; 410 ``meeting-ended`` once it is over.
+         */
+        post: operations["join_meeting_v1_meetings__meeting_id__join_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/meetings/{meeting_id}/deactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deactivate Meeting
+         * @description End the meeting (its room's owner only); opening the room later starts a new one.
+         */
+        post: operations["deactivate_meeting_v1_meetings__meeting_id__deactivate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/meetings/{meeting_id}/recordings/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Recording
+         * @description Start the meeting's cloud recording: only its participants and the room's owner.
+         */
+        post: operations["start_recording_v1_meetings__meeting_id__recordings_start_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/meetings/{meeting_id}/consent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Consent
+         * @description The caller's answer (``null`` before answering) and whether the audio will be kept.
+         */
+        get: operations["get_consent_v1_meetings__meeting_id__consent_get"];
+        put?: never;
+        /**
+         * Give Consent
+         * @description Answer "may this meeting's audio be kept?". One "no" and the audio is deleted once the
+         *     meeting is transcribed (the text stays), unless the room keeps audio regardless.
+         */
+        post: operations["give_consent_v1_meetings__meeting_id__consent_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/daily/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Daily Webhook */
+        post: operations["daily_webhook_v1_daily_webhook_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -938,6 +1482,63 @@ export interface components {
              */
             temperature: number;
         };
+        /** Body_upload_tracks_v1_transcripts__transcript_id__tracks_post */
+        Body_upload_tracks_v1_transcripts__transcript_id__tracks_post: {
+            /**
+             * Files
+             * @description One audio file per participant (any format FFmpeg reads), in speaker order; where a track starts in the meeting is read from its audio stream (or a Daily file name)
+             */
+            files?: string[] | null;
+            /**
+             * Names
+             * @description The speaker name of each file, in the same order (default: the file names without their extension)
+             */
+            names?: string[] | null;
+        };
+        /** CalendarStatusOut */
+        CalendarStatusOut: {
+            /** Enabled */
+            enabled: boolean;
+            /** Url Set */
+            url_set: boolean;
+            /** Status */
+            status: string | null;
+            /** Last Sync */
+            last_sync: string | null;
+            /** Next Sync */
+            next_sync: string | null;
+            /** Events Found */
+            events_found: number;
+            /** Fetch Interval */
+            fetch_interval: number;
+        };
+        /** CalendarSyncOut */
+        CalendarSyncOut: {
+            /** Enabled */
+            enabled: boolean;
+            /** Url Set */
+            url_set: boolean;
+            /** Status */
+            status: string | null;
+            /** Last Sync */
+            last_sync: string | null;
+            /** Next Sync */
+            next_sync: string | null;
+            /** Events Found */
+            events_found: number;
+            /** Fetch Interval */
+            fetch_interval: number;
+            /** Ok */
+            ok: boolean;
+            /** Created */
+            created: number;
+            /** Updated */
+            updated: number;
+            /** Cancelled */
+            cancelled: number;
+            /** Not Modified */
+            not_modified: boolean;
+        };
         /**
          * CaptionData
          * @description One live sentence translated into one target language.
@@ -958,6 +1559,24 @@ export interface components {
             /** Speaker */
             speaker: number | null;
         };
+        /** ConsentIn */
+        ConsentIn: {
+            /** Consent Given */
+            consent_given: boolean;
+            /** Participant Key */
+            participant_key?: string | null;
+        };
+        /** ConsentOut */
+        ConsentOut: {
+            /** Meeting Id */
+            meeting_id: string;
+            /** Participant Key */
+            participant_key: string | null;
+            /** Consent Given */
+            consent_given: boolean | null;
+            /** Audio Kept */
+            audio_kept: boolean;
+        };
         /** Decision */
         Decision: {
             /** Text */
@@ -966,6 +1585,42 @@ export interface components {
             decided_by?: string | null;
             /** Time */
             time?: number | null;
+        };
+        /** DeliveryOut */
+        DeliveryOut: {
+            /** Id */
+            id: string;
+            /** Event Id */
+            event_id: string;
+            /** Event Type */
+            event_type: string;
+            /** Transcript Id */
+            transcript_id: string | null;
+            /** Meeting Id */
+            meeting_id: string | null;
+            /** Status */
+            status: string;
+            /** Attempts */
+            attempts: number;
+            /** Next Attempt At */
+            next_attempt_at: string | null;
+            /** Last Attempt At */
+            last_attempt_at: string | null;
+            /** Response Status */
+            response_status: number | null;
+            /** Response Preview */
+            response_preview: string | null;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Error */
+            error: string | null;
+            /** Delivered At */
+            delivered_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
         };
         /** DurationData */
         DurationData: {
@@ -982,6 +1637,33 @@ export interface components {
              */
             type: "DURATION";
             data: components["schemas"]["DurationData"];
+        };
+        /** EmailRequestIn */
+        EmailRequestIn: {
+            /** Email */
+            email: string;
+        };
+        /** EmailRequestOut */
+        EmailRequestOut: {
+            /** Id */
+            id: string;
+            /** Email */
+            email: string;
+            /** Meeting Id */
+            meeting_id: string | null;
+            /** Transcript Id */
+            transcript_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Sent At */
+            sent_at: string | null;
+            /** Error */
+            error: string | null;
+            /** Queued */
+            queued: boolean;
         };
         /**
          * FileWordsData
@@ -1012,6 +1694,20 @@ export interface components {
             error: string | null;
         };
         /**
+         * JoinOut
+         * @description How the caller joins the meeting.
+         */
+        JoinOut: {
+            /** Url */
+            url: string;
+            /** Token */
+            token: string | null;
+            /** Is Owner */
+            is_owner: boolean;
+            /** Expires At */
+            expires_at: string | null;
+        };
+        /**
          * LabelledSegment
          * @description A segment as people see it after an edit: its number and its speaker's name.
          */
@@ -1040,6 +1736,15 @@ export interface components {
         LabelledSegmentsData: {
             /** Segments */
             segments: components["schemas"]["LabelledSegment"][];
+        };
+        /** LimitsOut */
+        LimitsOut: {
+            /** Max Upload Bytes */
+            max_upload_bytes: number;
+            /** Upload Chunk Bytes */
+            upload_chunk_bytes: number;
+            /** Max Audio Seconds */
+            max_audio_seconds: number;
         };
         /**
          * LiveTopicData
@@ -1081,6 +1786,11 @@ export interface components {
             audio_time: number;
             /** Degraded */
             degraded: boolean;
+            /**
+             * Skipped
+             * @default 0
+             */
+            skipped: number;
         };
         /** LoginBody */
         LoginBody: {
@@ -1116,6 +1826,91 @@ export interface components {
             /** Is Admin */
             is_admin: boolean;
         };
+        /** MeetingJoinOut */
+        MeetingJoinOut: {
+            room: components["schemas"]["RoomBrief"];
+            meeting: components["schemas"]["MeetingOut"];
+            join: components["schemas"]["JoinOut"];
+        };
+        /** MeetingOut */
+        MeetingOut: {
+            /** Id */
+            id: string;
+            /** Room Id */
+            room_id: string;
+            /** Room Name */
+            room_name: string;
+            /** Platform */
+            platform: string;
+            /** Room Url */
+            room_url: string | null;
+            /** Host Room Url */
+            host_room_url: string | null;
+            /**
+             * Start Date
+             * Format: date-time
+             */
+            start_date: string;
+            /** End Date */
+            end_date: string | null;
+            /** Is Active */
+            is_active: boolean;
+            /** Num Clients */
+            num_clients: number;
+            /** Room Mode */
+            room_mode: string;
+            /** Recording Type */
+            recording_type: string;
+            /** Recording Trigger */
+            recording_trigger: string;
+            /** Calendar Event Id */
+            calendar_event_id: string | null;
+            /** Calendar Data */
+            calendar_data: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** MeetingsOut */
+        MeetingsOut: {
+            /** Active */
+            active: components["schemas"]["MeetingOut"][];
+            /** Upcoming */
+            upcoming: components["schemas"]["MeetingOut"][];
+        };
+        /**
+         * ModelsOut
+         * @description Which model does each job; names only (never an address or a key).
+         */
+        ModelsOut: {
+            /** Transcription */
+            transcription: string;
+            /**
+             * Transcription Device
+             * @enum {string}
+             */
+            transcription_device: "cpu" | "cuda" | "auto";
+            /** Live */
+            live: string;
+            /** Summaries */
+            summaries: string;
+            /**
+             * Summaries Backend
+             * @enum {string}
+             */
+            summaries_backend: "local" | "openai" | "extractive";
+            /**
+             * Diarization
+             * @enum {string}
+             */
+            diarization: "local" | "remote" | "off";
+            /** Translation */
+            translation: string;
+            /**
+             * Speech
+             * @enum {string}
+             */
+            speech: "local" | "openai" | "elevenlabs";
+        };
         /** NextStep */
         NextStep: {
             /** Task */
@@ -1128,6 +1923,69 @@ export interface components {
             context?: string | null;
             /** Time */
             time?: number | null;
+        };
+        /** NotificationOut */
+        NotificationOut: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "zulip" | "email";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "sent" | "failed";
+            /** Attempts */
+            attempts: number;
+            /** Error */
+            error: string | null;
+            /** Target */
+            target: {
+                [key: string]: string;
+            } | null;
+            /** Next Attempt At */
+            next_attempt_at: string | null;
+            /** Sent At */
+            sent_at: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** NotificationsOut */
+        NotificationsOut: {
+            /** Zulip Message Id */
+            zulip_message_id: number | null;
+            /** Notifications */
+            notifications: components["schemas"]["NotificationOut"][];
+        };
+        /** Page[DeliveryOut] */
+        Page_DeliveryOut_: {
+            /** Items */
+            items: components["schemas"]["DeliveryOut"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Size */
+            size: number;
+            /** Pages */
+            pages: number;
+        };
+        /** Page[RoomOut] */
+        Page_RoomOut_: {
+            /** Items */
+            items: components["schemas"]["RoomOut"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Size */
+            size: number;
+            /** Pages */
+            pages: number;
         };
         /** Page[SearchHitOut] */
         Page_SearchHitOut_: {
@@ -1268,6 +2126,234 @@ export interface components {
             type: "PROGRESS";
             data: components["schemas"]["ProgressData"];
         };
+        /** RecordingStart */
+        RecordingStart: {
+            /**
+             * Type
+             * @default raw-tracks
+             * @enum {string}
+             */
+            type: "cloud" | "raw-tracks";
+            /** Instance Id */
+            instance_id?: string | null;
+        };
+        /** RecordingStarted */
+        RecordingStarted: {
+            /** Meeting Id */
+            meeting_id: string;
+            /** Type */
+            type: string;
+            /** Recording Id */
+            recording_id: string | null;
+        };
+        /**
+         * RoomBrief
+         * @description What anybody opening a room sees of it.
+         */
+        RoomBrief: {
+            /** Name */
+            name: string;
+            /**
+             * Platform
+             * @enum {string}
+             */
+            platform: "daily" | "whereby";
+            /** Is Locked */
+            is_locked: boolean;
+            /**
+             * Room Mode
+             * @enum {string}
+             */
+            room_mode: "normal" | "group";
+            /**
+             * Recording Type
+             * @enum {string}
+             */
+            recording_type: "none" | "local" | "cloud";
+            /**
+             * Recording Trigger
+             * @enum {string}
+             */
+            recording_trigger: "none" | "prompt" | "automatic" | "automatic-2nd-participant";
+            /** Skip Consent */
+            skip_consent: boolean;
+        };
+        /** RoomCreate */
+        RoomCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Is Shared
+             * @default false
+             */
+            is_shared: boolean;
+            /**
+             * Is Locked
+             * @default false
+             */
+            is_locked: boolean;
+            /**
+             * Room Mode
+             * @default normal
+             * @enum {string}
+             */
+            room_mode: "normal" | "group";
+            /**
+             * Recording Type
+             * @default cloud
+             * @enum {string}
+             */
+            recording_type: "none" | "local" | "cloud";
+            /**
+             * Recording Trigger
+             * @default automatic-2nd-participant
+             * @enum {string}
+             */
+            recording_trigger: "none" | "prompt" | "automatic" | "automatic-2nd-participant";
+            /**
+             * Platform
+             * @default daily
+             * @enum {string}
+             */
+            platform: "daily" | "whereby";
+            /**
+             * Skip Consent
+             * @default false
+             */
+            skip_consent: boolean;
+            /** Webhook Url */
+            webhook_url?: string | null;
+            /** Webhook Secret */
+            webhook_secret?: string | null;
+            /**
+             * Zulip Auto Post
+             * @default false
+             */
+            zulip_auto_post: boolean;
+            /** Zulip Stream */
+            zulip_stream?: string | null;
+            /** Zulip Topic */
+            zulip_topic?: string | null;
+            /** Ics Url */
+            ics_url?: string | null;
+            /**
+             * Ics Enabled
+             * @default false
+             */
+            ics_enabled: boolean;
+            /**
+             * Ics Fetch Interval
+             * @default 300
+             */
+            ics_fetch_interval: number;
+        };
+        /** RoomOut */
+        RoomOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** User Id */
+            user_id: string;
+            /** Is Owner */
+            is_owner: boolean;
+            /** Is Shared */
+            is_shared: boolean;
+            /** Is Locked */
+            is_locked: boolean;
+            /**
+             * Room Mode
+             * @enum {string}
+             */
+            room_mode: "normal" | "group";
+            /**
+             * Recording Type
+             * @enum {string}
+             */
+            recording_type: "none" | "local" | "cloud";
+            /**
+             * Recording Trigger
+             * @enum {string}
+             */
+            recording_trigger: "none" | "prompt" | "automatic" | "automatic-2nd-participant";
+            /**
+             * Platform
+             * @enum {string}
+             */
+            platform: "daily" | "whereby";
+            /** Skip Consent */
+            skip_consent: boolean;
+            /** Webhook Url */
+            webhook_url: string | null;
+            /** Webhook Secret */
+            webhook_secret: string | null;
+            /** Zulip Auto Post */
+            zulip_auto_post: boolean;
+            /** Zulip Stream */
+            zulip_stream: string | null;
+            /** Zulip Topic */
+            zulip_topic: string | null;
+            /** Ics Url */
+            ics_url: string | null;
+            /** Ics Enabled */
+            ics_enabled: boolean;
+            /** Ics Fetch Interval */
+            ics_fetch_interval: number;
+            /** Ics Last Sync */
+            ics_last_sync: string | null;
+            /** Ics Status */
+            ics_status: string | null;
+            /** Ics Events Found */
+            ics_events_found: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * RoomPatch
+         * @description Only the fields sent change; ``null`` clears an optional one.
+         */
+        RoomPatch: {
+            /** Name */
+            name?: string | null;
+            /** Is Shared */
+            is_shared?: boolean | null;
+            /** Is Locked */
+            is_locked?: boolean | null;
+            /** Room Mode */
+            room_mode?: ("normal" | "group") | null;
+            /** Recording Type */
+            recording_type?: ("none" | "local" | "cloud") | null;
+            /** Recording Trigger */
+            recording_trigger?: ("none" | "prompt" | "automatic" | "automatic-2nd-participant") | null;
+            /** Platform */
+            platform?: ("daily" | "whereby") | null;
+            /** Skip Consent */
+            skip_consent?: boolean | null;
+            /** Webhook Url */
+            webhook_url?: string | null;
+            /** Webhook Secret */
+            webhook_secret?: string | null;
+            /** Zulip Auto Post */
+            zulip_auto_post?: boolean | null;
+            /** Zulip Stream */
+            zulip_stream?: string | null;
+            /** Zulip Topic */
+            zulip_topic?: string | null;
+            /** Ics Url */
+            ics_url?: string | null;
+            /** Ics Enabled */
+            ics_enabled?: boolean | null;
+            /** Ics Fetch Interval */
+            ics_fetch_interval?: number | null;
+        };
         /** SearchHitOut */
         SearchHitOut: {
             /** Id */
@@ -1278,6 +2364,11 @@ export interface components {
             rank: number;
             /** Snippet */
             snippet: string;
+            /**
+             * Shared With Me
+             * @default false
+             */
+            shared_with_me: boolean;
         };
         /**
          * Segment
@@ -1351,6 +2442,13 @@ export interface components {
             negative: number;
             /** Neutral */
             neutral: number;
+        };
+        /** ServerOut */
+        ServerOut: {
+            /** Version */
+            version: string;
+            models: components["schemas"]["ModelsOut"];
+            limits: components["schemas"]["LimitsOut"];
         };
         /** ShortSummaryData */
         ShortSummaryData: {
@@ -1604,6 +2702,8 @@ export interface components {
             source: "file" | "live" | "room";
             /** Room Id */
             room_id: string | null;
+            /** Meeting Id */
+            meeting_id: string | null;
             /** Source Language */
             source_language: string | null;
             /** Target Language */
@@ -1627,6 +2727,13 @@ export interface components {
             reviewed: boolean;
             /** Has Audio */
             has_audio: boolean;
+            /**
+             * Shared With Me
+             * @default false
+             */
+            shared_with_me: boolean;
+            /** Audio Deleted */
+            audio_deleted: boolean;
             /** Error */
             error: string | null;
             /** Notes */
@@ -1861,6 +2968,80 @@ export interface components {
             /** Translate To */
             translate_to?: string[];
         };
+        /** WebhookCreate */
+        WebhookCreate: {
+            /** Url */
+            url: string;
+            /** Secret */
+            secret?: string | null;
+            /** Events */
+            events?: components["schemas"]["WebhookEventType"][] | null;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Room Id */
+            room_id?: string | null;
+        };
+        /**
+         * WebhookEventType
+         * @enum {string}
+         */
+        WebhookEventType: "transcript.completed" | "transcript.failed" | "transcript.reprocessed" | "meeting.started" | "meeting.ended";
+        /** WebhookOut */
+        WebhookOut: {
+            /** Id */
+            id: string;
+            /** Url */
+            url: string;
+            /** Events */
+            events: string[];
+            /** Description */
+            description: string;
+            /** Room Id */
+            room_id: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /** Failing Since */
+            failing_since: string | null;
+            /** Disabled At */
+            disabled_at: string | null;
+            /** Disabled Reason */
+            disabled_reason: string | null;
+            /** Secret Prefix */
+            secret_prefix: string;
+            /** Secret */
+            secret?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** WebhookUpdate */
+        WebhookUpdate: {
+            /** Url */
+            url?: string | null;
+            /** Secret */
+            secret?: string | null;
+            /**
+             * Rotate Secret
+             * @default false
+             */
+            rotate_secret: boolean;
+            /** Events */
+            events?: components["schemas"]["WebhookEventType"][] | null;
+            /** Description */
+            description?: string | null;
+            /** Enabled */
+            enabled?: boolean | null;
+        };
         /**
          * Word
          * @description One recognised word; ``text`` keeps Whisper's leading space and punctuation.
@@ -1879,6 +3060,54 @@ export interface components {
             probability: number;
             /** Speaker */
             speaker?: number | null;
+        };
+        /**
+         * ZulipPostIn
+         * @description Where to post; unset fields come from the transcript's room.
+         */
+        ZulipPostIn: {
+            /** Stream */
+            stream?: string | null;
+            /** Topic */
+            topic?: string | null;
+        };
+        /** ZulipStreamOut */
+        ZulipStreamOut: {
+            /** Stream Id */
+            stream_id: number;
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+        };
+        /** ZulipTopicOut */
+        ZulipTopicOut: {
+            /** Name */
+            name: string;
+            /** Max Id */
+            max_id: number;
+        };
+        /** WebhookAck */
+        reflector__api__daily__router__WebhookAck: {
+            /** Received */
+            received: boolean;
+            /** Type */
+            type: string;
+            /** Handled */
+            handled: boolean;
+        };
+        /**
+         * WebhookAck
+         * @description A webhook was received and is not to be sent again.
+         */
+        reflector__api__whereby__schemas__WebhookAck: {
+            /** Type */
+            type: string;
+            /** Handled */
+            handled: boolean;
         };
         /** CreatedData */
         CreatedData: {
@@ -1943,6 +3172,8 @@ export interface operations {
                 created_after?: string | null;
                 created_before?: string | null;
                 deleted?: boolean;
+                /** @description `mine`, `shared` (others' transcripts shared with the caller: opened through their link, or recorded in a shared room) or `all` (both) */
+                scope?: string;
                 sort?: string;
                 page?: number;
                 size?: number;
@@ -2673,6 +3904,44 @@ export interface operations {
             };
         };
     };
+    upload_tracks_v1_transcripts__transcript_id__tracks_post: {
+        parameters: {
+            query?: {
+                /** @description Title, topics, summaries, action items; default: recordings over 1 min */
+                summarize?: boolean | null;
+            };
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_upload_tracks_v1_transcripts__transcript_id__tracks_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranscriptOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     export_transcript_v1_transcripts__transcript_id__export_get: {
         parameters: {
             query?: {
@@ -3000,6 +4269,469 @@ export interface operations {
             };
         };
     };
+    zulip_streams_v1_zulip_streams_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ZulipStreamOut"][];
+                };
+            };
+        };
+    };
+    zulip_topics_v1_zulip_streams__stream_id__topics_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                stream_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ZulipTopicOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    post_to_zulip_v1_transcripts__transcript_id__zulip_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ZulipPostIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    transcript_notifications_v1_transcripts__transcript_id__notifications_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    calendar_status_v1_rooms__name__ics_status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarStatusOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    calendar_sync_v1_rooms__name__ics_sync_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarSyncOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    email_meeting_summary_v1_meetings__meeting_id__email_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                meeting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailRequestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailRequestOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    email_transcript_summary_v1_transcripts__transcript_id__email_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailRequestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailRequestOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_webhooks_v1_webhooks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookOut"][];
+                };
+            };
+        };
+    };
+    create_webhook_v1_webhooks_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_webhook_v1_webhooks__webhook_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_webhook_v1_webhooks__webhook_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_webhook_v1_webhooks__webhook_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_deliveries_v1_webhooks__webhook_id__deliveries_get: {
+        parameters: {
+            query?: {
+                status?: string | null;
+                page?: number;
+                size?: number;
+            };
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_DeliveryOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    send_test_v1_webhooks__webhook_id__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     me_v1_me_get: {
         parameters: {
             query?: never;
@@ -3122,6 +4854,68 @@ export interface operations {
             };
         };
     };
+    oidc_login_v1_auth_oidc_login_get: {
+        parameters: {
+            query?: {
+                /** @description A path to go to after */
+                next?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    oidc_callback_v1_auth_oidc_callback_get: {
+        parameters: {
+            query?: {
+                code?: string | null;
+                state?: string | null;
+                error?: string | null;
+                error_description?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     healthz_healthz_get: {
         parameters: {
             query?: never;
@@ -3160,6 +4954,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+        };
+    };
+    server_info_v1_server_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerOut"];
                 };
             };
         };
@@ -3409,6 +5223,467 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+        };
+    };
+    whereby_webhook_v1_whereby_webhook_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A Whereby webhook event, signed in the `whereby-signature` header. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    id?: string;
+                    apiVersion?: string;
+                    /** Format: date-time */
+                    createdAt?: string;
+                    /** @example room.client.joined */
+                    type: string;
+                    data: {
+                        meetingId?: string;
+                        roomName?: string;
+                        participantId?: string;
+                        displayName?: string;
+                        externalId?: string | null;
+                        numClients?: number;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["reflector__api__whereby__schemas__WebhookAck"];
+                };
+            };
+            /** @description A signed body that is not a Whereby event */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A missing, wrong or expired signature */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_rooms_v1_rooms_get: {
+        parameters: {
+            query?: {
+                page?: number;
+                size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_RoomOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_room_v1_rooms_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoomCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_room_v1_rooms__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_room_v1_rooms__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_room_v1_rooms__name__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoomPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    open_meeting_v1_rooms__name__meeting_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeetingJoinOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_meetings_v1_rooms__name__meetings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeetingsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    join_meeting_v1_meetings__meeting_id__join_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                meeting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeetingJoinOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    deactivate_meeting_v1_meetings__meeting_id__deactivate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                meeting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeetingOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_recording_v1_meetings__meeting_id__recordings_start_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                meeting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordingStart"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingStarted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_consent_v1_meetings__meeting_id__consent_get: {
+        parameters: {
+            query?: {
+                participant_key?: string | null;
+            };
+            header?: never;
+            path: {
+                meeting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    give_consent_v1_meetings__meeting_id__consent_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                meeting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConsentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    daily_webhook_v1_daily_webhook_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["reflector__api__daily__router__WebhookAck"];
                 };
             };
         };

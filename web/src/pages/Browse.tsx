@@ -12,6 +12,7 @@ import {
 } from "../api/client";
 import { useUserEvents } from "../api/events";
 import { Empty, ErrorMessage, Loading, StatusBadge } from "../components/common";
+import { RoomFilter } from "../components/RoomFilter";
 import { SearchIcon } from "../components/icons";
 import { clock, dateTime, durationWords, STATUS_LABELS } from "../format";
 import { markdownText } from "../markdown";
@@ -32,6 +33,8 @@ type View =
 interface Filters {
   q: string;
   status: TranscriptStatus | "";
+  /** A room's id: only the transcripts recorded in it. */
+  room: string;
   page: number;
 }
 
@@ -41,6 +44,7 @@ function readFilters(query: URLSearchParams): Filters {
   return {
     q: (query.get("q") ?? "").trim(),
     status: (STATUSES as readonly string[]).includes(status) ? (status as TranscriptStatus) : "",
+    room: (query.get("room") ?? "").slice(0, 64),
     page: Number.isFinite(page) && page > 0 ? page : 1,
   };
 }
@@ -49,6 +53,7 @@ function urlOf(filters: Filters): string {
   const query = new URLSearchParams();
   if (filters.q) query.set("q", filters.q);
   if (filters.status) query.set("status", filters.status);
+  if (filters.room) query.set("room", filters.room);
   if (filters.page > 1) query.set("page", String(filters.page));
   const text = query.toString();
   return text ? `/?${text}` : "/";
@@ -66,6 +71,7 @@ async function load(filters: Filters): Promise<Results> {
     params: {
       query: {
         status: filters.status || null,
+        room_id: filters.room || null,
         sort: "-created_at",
         page: filters.page,
         size: PAGE_SIZE,
@@ -180,10 +186,16 @@ export function Browse({ location }: { location: Location }) {
           </select>
           {filters.q && (
             <span id="status-note" class="hint">
-              Search covers every status
+              Search covers every status and room
             </span>
           )}
         </div>
+        <RoomFilter
+          value={filters.room}
+          disabled={Boolean(filters.q)}
+          describedBy={filters.q ? "status-note" : undefined}
+          onChange={(room) => go({ room })}
+        />
       </form>
       {filters.q && (
         <p class="search-summary">
@@ -221,14 +233,20 @@ function ResultList({ results, filters }: { results: Results; filters: Filters }
       <Empty>
         {filters.q ? (
           <p>No transcript mentions “{filters.q}”.</p>
+        ) : filters.room ? (
+          <p>
+            No transcript {filters.status ? `is “${STATUS_LABELS[filters.status]}” ` : ""}in this
+            room.
+          </p>
         ) : filters.status ? (
           <p>No transcript is “{STATUS_LABELS[filters.status]}”.</p>
         ) : (
           <>
             <p>No transcripts yet.</p>
             <p class="hint">
-              Recordings uploaded or streamed to this server through its{" "}
-              <a href="/docs">API</a> show here, and follow along while they are processed.
+              <Link href="/new">Upload a recording</Link> or{" "}
+              <Link href="/record">record one</Link>; recordings sent through the{" "}
+              <a href="/docs">API</a> show here too, and follow along while they are processed.
             </p>
           </>
         )}

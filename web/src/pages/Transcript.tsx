@@ -1,6 +1,9 @@
-// One transcript: title, status, summary, topics, the text by speaker, and its exports.
-import { useEffect, useRef, useState } from "preact/hooks";
+// One transcript: its processing while it runs; then the player, title, summaries, action
+// items, topics, the text by speaker (click a word to play from there), sharing and exports.
+import { Fragment } from "preact";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import {
+  type ActionItem,
   api,
   exportUrl,
   type Participant,
@@ -13,21 +16,34 @@ import {
 import { useUserEvents } from "../api/events";
 import { EXPORT_FORMATS, type ExportFormat } from "../api/exportFormats";
 import { ErrorMessage, Loading, StatusBadge } from "../components/common";
-import { BackIcon, ChevronIcon, DownloadIcon } from "../components/icons";
+import {
+  ActionItemsPanel,
+  closeOnEscape,
+  DeleteButton,
+  ShareMenu,
+  SpeakerName,
+  SummaryPanel,
+  TitleEditor,
+} from "../components/edit";
+import { BackIcon, ChevronIcon, DownloadIcon, PlayIcon } from "../components/icons";
+import { type Lane, Player, type PlayerHandle } from "../components/Player";
 import { clock, dateTime, durationWords, speakerLabel } from "../format";
-import { Markdown } from "../markdown";
 import { Link } from "../router";
+import { ProcessingView } from "./Processing";
 
 interface Loaded {
   transcript: TranscriptData;
   segments: Segment[];
   topics: Topic[];
   participants: Participant[];
+  actionItems: ActionItem[];
 }
 
 type View = { state: "loading" } | { state: "error"; message: string } | { state: "ready"; data: Loaded };
 
 const SPEAKER_COLOURS = 8;
+/** A word stays highlighted this long after it ends, through short pauses. */
+const WORD_LINGER_SECONDS = 1.5;
 
 const FORMAT_LABELS: Record<ExportFormat, string> = {
   text: "Plain text (.txt)",
@@ -40,13 +56,16 @@ const FORMAT_LABELS: Record<ExportFormat, string> = {
   zip: "Everything (.zip)",
 };
 
+const IN_PROGRESS = new Set(["uploaded", "processing", "error"]);
+
 async function load(id: string): Promise<Loaded> {
   const path = { transcript_id: id };
-  const [transcript, segments, topics, participants] = await Promise.all([
+  const [transcript, segments, topics, participants, actionItems] = await Promise.all([
     api.GET("/v1/transcripts/{transcript_id}", { params: { path } }),
     api.GET("/v1/transcripts/{transcript_id}/segments", { params: { path } }),
     api.GET("/v1/transcripts/{transcript_id}/topics", { params: { path } }),
     api.GET("/v1/transcripts/{transcript_id}/participants", { params: { path } }),
+    api.GET("/v1/transcripts/{transcript_id}/action-items", { params: { path } }),
   ]);
   if (!transcript.data) throw new Error(problemText(transcript.error, transcript.response));
   return {
@@ -54,6 +73,7 @@ async function load(id: string): Promise<Loaded> {
     segments: segments.data ?? [],
     topics: topics.data ?? [],
     participants: participants.data ?? [],
+    actionItems: actionItems.data ?? [],
   };
 }
 
@@ -73,8 +93,19 @@ export function TranscriptPage({ id }: { id: string }) {
   };
   useEffect(() => refresh(false), [id, reloads]);
 
+  const change = (changes: Partial<Loaded>) =>
+    setView((current) =>
+      current.state === "ready" ? { state: "ready", data: { ...current.data, ...changes } } : current,
+    );
+
   const onEvent = (event: UserEvent) => {
     if (event.transcript_id !== id) return;
+    if (event.type === "TRANSCRIPT_DELETED") {
+      // Deleted here (the page is on its way home) or elsewhere: nothing left to read.
+      request.current += 1;
+      setView({ state: "error", message: "This transcript was moved to the trash." });
+      return;
+    }
     if (event.type === "TRANSCRIPT_STATUS") {
       setView((current) =>
         current.state === "ready"
@@ -113,33 +144,122 @@ export function TranscriptPage({ id }: { id: string }) {
           <ErrorMessage message={view.message} onRetry={() => setReloads((n) => n + 1)} />
         </>
       )}
-      {view.state === "ready" && <TranscriptView data={view.data} title={title} />}
+      {view.state === "ready" && (
+        <TranscriptView
+          data={view.data}
+          title={title}
+          onChange={change}
+          onReload={() => refresh(true)}
+        />
+      )}
     </article>
   );
 }
 
-function TranscriptView({ data, title }: { data: Loaded; title: string }) {
-  const { transcript, segments, topics, participants } = data;
-  const names = new Map<number, string>();
-  for (const participant of participants) {
-    if (participant.speaker !== null && participant.name) {
-      names.set(participant.speaker, participant.name);
+interface FlatWord {
+  start: number;
+  end: number;
+}
+
+/** The index of the word being said at `time`, or -1 between words. */
+function wordAt(words: FlatWord[], time: number): number {
+  let low = 0;
+  let high = words.length - 1;
+  let found = -1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    if (words[middle]!.start <= time) {
+      found = middle;
+      low = middle + 1;
+    } else {
+      high = middle - 1;
     }
   }
+  return found >= 0 && time <= words[found]!.end + WORD_LINGER_SECONDS ? found : -1;
+}
+
+/** One lane per speaker: their turns, neighbours joined. */
+function speakerLanes(segments: Segment[], nameOf: (speaker: number) => string): Lane[] {
+  const lanes = new Map<number, Lane>();
+  for (const segment of segments) {
+    if (segment.speaker === null) continue;
+    let lane = lanes.get(segment.speaker);
+    if (!lane) {
+      lane = { speaker: segment.speaker, name: nameOf(segment.speaker), turns: [] };
+      lanes.set(segment.speaker, lane);
+    }
+    const last = lane.turns[lane.turns.length - 1];
+    if (last && segment.start - last[1] < 1) last[1] = Math.max(last[1], segment.end);
+    else lane.turns.push([segment.start, segment.end]);
+  }
+  return [...lanes.values()].sort((a, b) => a.speaker - b.speaker);
+}
+
+function TranscriptView(props: {
+  data: Loaded;
+  title: string;
+  onChange: (changes: Partial<Loaded>) => void;
+  onReload: () => void;
+}) {
+  const { data, title, onChange, onReload } = props;
+  const { transcript, segments, topics, participants, actionItems } = data;
+  const player = useRef<PlayerHandle | null>(null);
+  const text = useRef<HTMLOListElement>(null);
+  const shownWord = useRef(-1);
+
+  const byspeaker = new Map<number, Participant>();
+  for (const participant of participants) {
+    if (participant.speaker !== null) byspeaker.set(participant.speaker, participant);
+  }
+  const nameOfSpeaker = (speaker: number) => speakerLabel(speaker, byspeaker.get(speaker)?.name);
   const speakers = [
     ...new Set(segments.map((s) => s.speaker).filter((s): s is number => s !== null)),
   ].sort((a, b) => a - b);
   const nameOf = (segment: Segment) =>
-    speakerLabel(
-      segment.speaker,
-      segment.speaker_name ?? (segment.speaker === null ? null : names.get(segment.speaker)),
-    );
+    segment.speaker === null
+      ? speakerLabel(null, segment.speaker_name)
+      : (byspeaker.get(segment.speaker)?.name ?? speakerLabel(segment.speaker, segment.speaker_name));
 
+  // Every word in order, numbered as the page numbers their elements (`data-w`).
+  const words = useMemo(() => {
+    const flat: FlatWord[] = [];
+    for (const segment of segments) {
+      if (segment.words.length === 0) flat.push({ start: segment.start, end: segment.end });
+      else for (const word of segment.words) flat.push({ start: word.start, end: word.end });
+    }
+    return flat;
+  }, [segments]);
+  const lanes = useMemo(() => speakerLanes(segments, nameOfSpeaker), [segments, participants]);
+
+  // Called on every frame while playing: the highlight moves by touching two elements.
+  const onTime = (time: number) => {
+    const index = wordAt(words, time);
+    if (index === shownWord.current || !text.current) return;
+    text.current.querySelector(`[data-w="${shownWord.current}"]`)?.classList.remove("current");
+    text.current.querySelector(`[data-w="${index}"]`)?.classList.add("current");
+    shownWord.current = index;
+  };
+
+  const playable =
+    transcript.has_audio && !transcript.audio_deleted && transcript.status === "ended";
+  const onTextClick = (event: MouseEvent) => {
+    if (!playable) return;
+    const selection = window.getSelection();
+    if (selection && !selection.isCollapsed) return; // selecting text is not a click on a word
+    const word = (event.target as HTMLElement).closest<HTMLElement>("[data-t]");
+    if (word) player.current?.seek(Number(word.dataset.t), true);
+  };
+
+  let wordIndex = 0;
   return (
     <>
       <header class="transcript-head">
         <div class="card-row">
-          <h1 id="transcript-heading">{title}</h1>
+          <TitleEditor
+            transcript={transcript}
+            title={title}
+            onSaved={(saved) => onChange({ transcript: saved })}
+          />
           <StatusBadge status={transcript.status} />
         </div>
         <p class="meta">
@@ -153,37 +273,60 @@ function TranscriptView({ data, title }: { data: Loaded; title: string }) {
           {speakers.length > 0 && (
             <span>{speakers.length === 1 ? "1 speaker" : `${speakers.length} speakers`}</span>
           )}
-        </p>
-        <ExportMenu id={transcript.id} />
-      </header>
-      {transcript.status === "error" && transcript.error && (
-        <ErrorMessage message={`Processing failed: ${transcript.error}`} />
-      )}
-      {(transcript.status === "processing" || transcript.status === "uploaded") && (
-        <p class="state" role="status">
-          <span class="spinner" aria-hidden="true" />
-          Processing: this page fills in when it is done.
-        </p>
-      )}
-      {(transcript.short_summary || transcript.long_summary) && (
-        <section aria-labelledby="summary-heading" class="panel">
-          <h2 id="summary-heading">Summary</h2>
-          {transcript.short_summary && <Markdown source={transcript.short_summary} />}
-          {transcript.long_summary && transcript.long_summary !== transcript.short_summary && (
-            <details class="long-summary">
-              <summary>Full summary</summary>
-              <Markdown source={transcript.long_summary} />
-            </details>
+          {transcript.share_mode !== "private" && (
+            <span>{transcript.share_mode === "public" ? "Public" : "Shared with signed-in users"}</span>
           )}
-        </section>
+        </p>
+        <div class="toolbar">
+          <ExportMenu id={transcript.id} />
+          <ShareMenu transcript={transcript} onSaved={(saved) => onChange({ transcript: saved })} />
+          <DeleteButton transcript={transcript} title={title} />
+        </div>
+      </header>
+      {transcript.status === "idle" && (
+        <div class="state state-empty">
+          <p>This transcript has no recording yet.</p>
+          <p class="hint">
+            <Link href="/new">Upload a recording</Link> to make a new transcript.
+          </p>
+        </div>
       )}
+      {IN_PROGRESS.has(transcript.status) && (
+        <ProcessingView key={transcript.id} transcript={transcript} onSettled={onReload} />
+      )}
+      {transcript.audio_deleted && (
+        <p class="notice audio-deleted" role="note">
+          The audio of this meeting was deleted because a participant asked for it; the text,
+          speakers and summary stay.
+        </p>
+      )}
+      {playable && (
+        <Player
+          transcriptId={transcript.id}
+          duration={transcript.duration}
+          topics={topics}
+          lanes={lanes}
+          handle={player}
+          onTime={onTime}
+        />
+      )}
+      {transcript.status === "ended" && (
+        <SummaryPanel transcript={transcript} onSaved={(saved) => onChange({ transcript: saved })} />
+      )}
+      <ActionItemsPanel
+        transcriptId={transcript.id}
+        items={actionItems}
+        onChanged={(item) =>
+          onChange({ actionItems: actionItems.map((old) => (old.id === item.id ? item : old)) })
+        }
+      />
       {topics.length > 0 && (
         <section aria-labelledby="topics-heading" class="panel">
           <h2 id="topics-heading">Topics</h2>
           <ol class="topics">
             {topics.map((topic) => (
               <li key={topic.id}>
-                <span class="time">{clock(topic.start)}</span>
+                <TimeButton seconds={topic.start} enabled={playable} player={player} />
                 <div>
                   <h3>{topic.title}</h3>
                   {topic.summary && <p>{topic.summary}</p>}
@@ -193,46 +336,102 @@ function TranscriptView({ data, title }: { data: Loaded; title: string }) {
           </ol>
         </section>
       )}
-      <section aria-labelledby="text-heading" class="panel">
-        <h2 id="text-heading">Transcript</h2>
-        {speakers.length > 0 && (
-          <ul class="legend" aria-label="Speakers">
-            {speakers.map((speaker) => (
-              <li key={speaker} class={`speaker spk-${speaker % SPEAKER_COLOURS}`}>
-                <span class="swatch" aria-hidden="true" />
-                {speakerLabel(speaker, names.get(speaker))}
-              </li>
-            ))}
-          </ul>
-        )}
-        {segments.length === 0 ? (
-          <p class="hint">No words yet.</p>
-        ) : (
-          <ol class="segments">
-            {turns(segments).map((turn) => {
-              const first = turn[0]!;
-              const colour = first.speaker === null ? "none" : first.speaker % SPEAKER_COLOURS;
-              return (
-                <li key={first.index} class={`segment spk-${colour}`}>
-                  <div class="segment-head">
-                    <span class="speaker-name">{nameOf(first)}</span>
-                    <span class="time">{clock(first.start)}</span>
-                  </div>
-                  <p class="segment-text">
-                    {turn.map((segment, i) => (
-                      <span key={segment.index} data-index={segment.index}>
-                        {i > 0 ? " " : ""}
-                        {segment.text.trim()}
-                      </span>
-                    ))}
-                  </p>
+      {(segments.length > 0 || transcript.status === "ended") && (
+        <section aria-labelledby="text-heading" class="panel">
+          <h2 id="text-heading">Transcript</h2>
+          {speakers.length > 0 && (
+            <ul class="legend" aria-label="Speakers">
+              {speakers.map((speaker) => (
+                <li key={speaker} class={`speaker spk-${speaker % SPEAKER_COLOURS}`}>
+                  <span class="swatch" aria-hidden="true" />
+                  <SpeakerName
+                    transcriptId={transcript.id}
+                    speaker={speaker}
+                    name={nameOfSpeaker(speaker)}
+                    participant={byspeaker.get(speaker)}
+                    onSaved={onReload}
+                  />
                 </li>
-              );
-            })}
-          </ol>
-        )}
-      </section>
+              ))}
+            </ul>
+          )}
+          {playable && segments.length > 0 && (
+            <p class="hint">Click a word to play the recording from there.</p>
+          )}
+          {segments.length === 0 ? (
+            <p class="hint">No words yet.</p>
+          ) : (
+            <ol class={`segments${playable ? " playable" : ""}`} ref={text} onClick={onTextClick}>
+              {turns(segments).map((turn) => {
+                const first = turn[0]!;
+                const colour = first.speaker === null ? "none" : first.speaker % SPEAKER_COLOURS;
+                return (
+                  <li key={first.index} class={`segment spk-${colour}`}>
+                    <div class="segment-head">
+                      <span class="speaker-name">{nameOf(first)}</span>
+                      <TimeButton seconds={first.start} enabled={playable} player={player} />
+                    </div>
+                    <p class="segment-text">
+                      {turn.map((segment, i) => {
+                        if (segment.words.length === 0) {
+                          return (
+                            <span key={segment.index} data-w={wordIndex++} data-t={segment.start}>
+                              {i > 0 ? " " : ""}
+                              {segment.text.trim()}
+                            </span>
+                          );
+                        }
+                        return segment.words.map((word, j) => {
+                          const [space, body] = split(word.text, i === 0 && j === 0, j === 0);
+                          return (
+                            <Fragment key={`${segment.index}-${j}`}>
+                              {space}
+                              <span class="word" data-w={wordIndex++} data-t={word.start}>
+                                {body}
+                              </span>
+                            </Fragment>
+                          );
+                        });
+                      })}
+                    </p>
+                  </li>
+                );
+              })}
+            </ol>
+          )}
+        </section>
+      )}
     </>
+  );
+}
+
+/** A word's text as `[space before it, the word]`: recognisers put the space in front of a
+ * word. The space stays outside the word's element, so a highlight covers the word alone; a
+ * turn's first word has none, a segment's first word gets one if it lacks it. */
+function split(text: string, startsTurn: boolean, startsSegment: boolean): [string, string] {
+  const body = text.trimStart();
+  if (startsTurn) return ["", body];
+  const space = text.slice(0, text.length - body.length);
+  return [space || (startsSegment ? " " : ""), body];
+}
+
+function TimeButton(props: {
+  seconds: number;
+  enabled: boolean;
+  player: { current: PlayerHandle | null };
+}) {
+  const { seconds, enabled, player } = props;
+  if (!enabled) return <span class="time">{clock(seconds)}</span>;
+  return (
+    <button
+      type="button"
+      class="time time-button"
+      aria-label={`Play from ${clock(seconds)}`}
+      onClick={() => player.current?.seek(seconds, true)}
+    >
+      <PlayIcon />
+      {clock(seconds)}
+    </button>
   );
 }
 
@@ -249,7 +448,7 @@ function turns(segments: Segment[]): Segment[][] {
 
 function ExportMenu({ id }: { id: string }) {
   return (
-    <details class="menu">
+    <details class="menu" onKeyDown={closeOnEscape}>
       <summary>
         <DownloadIcon />
         Export

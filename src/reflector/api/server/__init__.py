@@ -1,0 +1,1 @@
+"""What this server is: its version, the models it runs and its upload limits."""

@@ -1,0 +1,612 @@
+"""The web app's New, Processing, player, editing and Settings views, in a real browser.
+
+As in ``test_web.py``: Debian's ``chromium`` through Playwright for Python, against a real
+``reflector serve`` on 127.0.0.1 with real models (tiny.en, CAM++, extractive summaries). This
+server takes upload chunks of 64 KiB, so a recording of a few hundred KB goes in many chunks. A
+second server, whose Whisper model is missing, makes a real processing failure. Screenshots of
+each view go to ``.cache/screenshots/`` (desktop and phone width, light and dark).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from reflector.api.webapp import WEB_DIST
+from reflector.audio import write_wav
+from reflector_testkit.meetings import VOICES, Clip, VoiceBank, compose_meeting
+from reflector_testkit.servers import running_server
+from tests.test_web import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, SCRIPT, Watched, _wait_ended
+
+CHUNK_BYTES = 64 * 1024
+PUT_CHUNK = re.compile(r"/v1/transcripts/[^/]+/uploads/[^/?]+\?offset=\d+$")
+BASE_ENV = {
+    "REFLECTOR_ASR_MODEL": "tiny.en",
+    "REFLECTOR_ASR_BEAM_SIZE": "1",
+    "REFLECTOR_LLM_BACKEND": "extractive",
+    "REFLECTOR_LIVE_PRELOAD": "false",  # no live pages here: no live models to load
+}
+
+
+def _built() -> None:
+    if not (WEB_DIST / "index.html").is_file():
+        pytest.fail("the web app is not built: run `bash scripts/install.sh --dev`")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    _built()
+    env = {**BASE_ENV, "REFLECTOR_UPLOAD_CHUNK_BYTES": str(CHUNK_BYTES)}
+    with running_server(tmp_path_factory.mktemp("web-pages"), None, env) as process:
+        yield process.base_url
+
+
+@pytest.fixture(scope="module")
+def broken_server(tmp_path_factory) -> Iterator[str]:
+    """Every job fails at transcription: the Whisper model it names does not exist."""
+    _built()
+    folder = tmp_path_factory.mktemp("web-broken")
+    env = {**BASE_ENV, "REFLECTOR_ASR_MODEL": str(folder / "no-such-model")}
+    with running_server(folder, None, env) as process:
+        yield process.base_url
+
+
+@pytest.fixture(scope="module")
+def pw():
+    """Playwright, once per module: its sync API cannot run twice at a time."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is needed: run `bash scripts/install.sh --dev` as root")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(pw):
+    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="module")
+def meeting_wav(audio_dir) -> Path:
+    bank = VoiceBank()
+    voices = (VOICES[0], VOICES[2])
+    clips = [Clip(speaker, bank.speak(voices[speaker], text), text) for speaker, text in SCRIPT]
+    return write_wav(compose_meeting(clips, seed=1).samples, audio_dir / "web_pages_meeting.wav")
+
+
+def _upload(server: str, wav: Path, name: str) -> str:
+    created = httpx.post(f"{server}/v1/transcripts", json={"name": name}, timeout=30)
+    created.raise_for_status()
+    transcript_id = created.json()["id"]
+    answer = httpx.post(
+        f"{server}/v1/transcripts/{transcript_id}/upload",
+        params={"filename": wav.name, "summarize": "true"},
+        content=wav.read_bytes(),
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    return transcript_id
+
+
+@pytest.fixture(scope="module")
+def meeting(server, meeting_wav) -> str:
+    """A processed two-voice meeting, uploaded through the API."""
+    transcript_id = _upload(server, meeting_wav, "Billing sync")
+    assert _wait_ended(server, transcript_id, timeout=600)["status"] == "ended"
+    return transcript_id
+
+
+@pytest.fixture(scope="module")
+def failed(broken_server, meeting_wav) -> str:
+    """A transcript whose processing failed (the model is missing)."""
+    transcript_id = _upload(broken_server, meeting_wav, "Doomed")
+    assert _wait_ended(broken_server, transcript_id, timeout=600)["status"] == "error"
+    return transcript_id
+
+
+@pytest.fixture
+def watched(browser, server) -> Iterator[Watched]:
+    session = Watched(browser, server, viewport={"width": 1280, "height": 800})
+    yield session
+    expected = getattr(session, "expected", ())
+    session.errors[:] = [e for e in session.errors if not any(p in e for p in expected)]
+    session.close()
+
+
+def _expect_console_errors(watched: Watched, *patterns: str) -> None:
+    """Chromium logs every refused request as a console error: the ones a test causes on
+    purpose (and only those) are dropped when it ends, so any other error still fails it."""
+    watched.expected = patterns  # type: ignore[attr-defined]
+
+
+def _audio_time(page) -> float:
+    return page.evaluate("document.querySelector('.player audio').currentTime")
+
+
+def _wait_audio_at(page, low: float, high: float) -> None:
+    """The player's position comes to lie in ``[low, high]`` seconds (a seek lands once the
+    media has data there)."""
+    page.wait_for_function(
+        "([low, high]) => { const t = document.querySelector('.player audio').currentTime;"
+        " return t >= low && t <= high; }",
+        arg=[low, high],
+    )
+
+
+# --- New ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_upload_in_chunks_survives_a_lost_connection_and_a_reload(watched, server, meeting_wav):
+    _expect_console_errors(watched, "ERR_CONNECTION_RESET")
+    page = watched.page
+    offsets: list[int] = []
+    page.on(
+        "request",
+        lambda r: (
+            r.method == "PUT"
+            and PUT_CHUNK.search(r.url)
+            and offsets.append(int(parse_qs(urlsplit(r.url).query)["offset"][0]))
+        ),
+    )
+    # The connection drops after three chunks: every later one fails on the way.
+    passed = []
+
+    def drop_after_three(route) -> None:
+        if len(passed) < 3:
+            passed.append(route.request.url)
+            route.continue_()
+        else:
+            route.abort("connectionreset")
+
+    page.route(PUT_CHUNK, drop_after_three)
+    page.goto("/new")
+    page.get_by_label("Name").fill("Browser upload")
+    page.get_by_label("Title, topics and summary").select_option("yes")
+    page.locator("#file").set_input_files(meeting_wav)
+    page.get_by_role("button", name="Upload and transcribe").click()
+
+    # The page says so and keeps trying; the bar stands where the server does.
+    page.get_by_text("Connection lost; trying again").wait_for()
+    shown = int(page.locator(".upload-percent").inner_text().rstrip("%"))
+    size = meeting_wav.stat().st_size
+    assert 0 < shown < 100 and abs(shown - 3 * CHUNK_BYTES * 100 // size) <= 1
+    assert offsets[:3] == [0, CHUNK_BYTES, 2 * CHUNK_BYTES]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "new-uploading-1280-light.png"), full_page=True)
+
+    # A reload loses the file, not the upload: choosing the same file again goes on.
+    page.unroute(PUT_CHUNK)
+    page.reload()
+    page.get_by_text("stopped before it finished").wait_for()
+    offsets.clear()
+    page.locator("#file").set_input_files(meeting_wav)
+    page.wait_for_url("**/transcripts/*", timeout=60_000)
+    assert offsets and offsets[0] == 3 * CHUNK_BYTES, offsets  # not from byte 0
+    assert offsets == list(range(3 * CHUNK_BYTES, size, CHUNK_BYTES))
+    assert page.evaluate("localStorage.getItem('reflector.upload')") is None
+    transcript_id = page.url.rsplit("/", 1)[1]
+
+    # Processing, followed live: the stages tick off without a reload.
+    page.evaluate("window.__still_this_page = true")
+    page.locator(".processing").wait_for()
+    page.locator('.stage[data-stage="prepare"][data-state="done"]').wait_for(timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "processing-1280-light.png"), full_page=True)
+    page.locator('.status[data-status="ended"]').wait_for(timeout=600_000)
+    text = page.locator(".segments").inner_text().lower()
+    assert "billing" in text and "invoice" in text
+    assert page.locator(".processing").count() == 0
+    assert page.evaluate("window.__still_this_page") is True
+    body = httpx.get(f"{server}/v1/transcripts/{transcript_id}", timeout=30).json()
+    assert body["name"] == "Browser upload" and body["status"] == "ended"
+
+
+@pytest.mark.slow
+def test_bad_files_are_refused_in_words_and_keep_what_was_typed(watched, server, tmp_path):
+    _expect_console_errors(watched, "status of 415")
+    page = watched.page
+    page.goto("/new")
+    page.get_by_label("Name").fill("Not a recording")
+
+    empty = tmp_path / "silence.wav"
+    empty.write_bytes(b"")
+    page.locator("#file").set_input_files(empty)
+    page.get_by_role("alert").filter(has_text="“silence.wav” is empty").wait_for()
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Agenda: billing, invoices, newsletter.\n" * 40)
+    page.locator("#file").set_input_files(notes)
+    page.get_by_role("button", name="Upload and transcribe").click()
+    alert = page.get_by_role("alert").filter(has_text="cannot be used")
+    alert.wait_for(timeout=30_000)
+    assert page.get_by_label("Name").input_value() == "Not a recording"
+    assert page.get_by_role("button", name="Upload and transcribe").is_enabled()
+    # The transcript made for the refused file is gone again, and nothing is left to resume.
+    deadline = time.monotonic() + 10
+    while True:
+        items = httpx.get(f"{server}/v1/transcripts", params={"size": 200}, timeout=30).json()
+        if not any(item["name"] == "Not a recording" for item in items["items"]):
+            break
+        assert time.monotonic() < deadline, "the refused upload's transcript was left behind"
+        time.sleep(0.2)
+    assert page.evaluate("localStorage.getItem('reflector.upload')") is None
+
+
+@pytest.mark.slow
+def test_the_new_page_works_with_the_keyboard(watched, server):
+    page = watched.page
+    page.goto("/new")
+    page.locator("#file").wait_for(state="attached")
+    reached = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.id"))
+        if reached[-1] == "file":
+            break
+    assert reached[-1] == "file", reached
+    # The hidden file input shows its focus on the drop zone.
+    outline = page.evaluate(
+        "getComputedStyle(document.querySelector('.dropzone-label')).outlineStyle"
+    )
+    assert outline != "none"
+    for expected in ("name", "language", "summaries"):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == expected
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent").strip() == "Upload and transcribe"
+
+
+# --- Record ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_record_from_a_microphone_shows_live_words_then_processes(pw, server, meeting_wav):
+    """Chromium's fake microphone plays the meeting (over and over) into the page."""
+    fake_microphone = [
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-audio-capture={meeting_wav}",
+    ]
+    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *fake_microphone])
+    session = Watched(chromium, server, viewport={"width": 1280, "height": 800})
+    try:
+        session.context.grant_permissions(["microphone"])
+        page = session.page
+        page.goto("/new")
+        page.get_by_role("link", name="record from a microphone").click()
+        page.get_by_role("heading", name="Record").wait_for()
+
+        # A test first: the level meter moves with the sound.
+        page.get_by_role("button", name="Test the microphone").click()
+        page.wait_for_function("() => document.querySelector('meter.level').value > 0.05")
+        assert page.locator("#microphone option").count() >= 2  # the devices, by name
+
+        page.get_by_label("Name", exact=True).fill("Recorded live")
+        page.get_by_role("button", name="Start recording").click()
+        page.get_by_role("timer").wait_for()
+        # Words come while it records: final ones, and interim ones set apart.
+        page.wait_for_function(
+            "() => /march|daniel|billing|customers/i.test("
+            "[...document.querySelectorAll('.live-text .final')].map(e => e.textContent)"
+            ".join(' '))",
+            timeout=90_000,
+        )
+        page.locator(".live-text .interim").first.wait_for(state="attached", timeout=30_000)
+        # Six seconds of audio at least, then stop.
+        page.wait_for_function(
+            "() => Number(document.querySelector('[role=timer]').textContent.split(':')[1]) >= 6"
+        )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "recording-1280-light.png"), full_page=True)
+
+        page.get_by_role("button", name="Stop").click()
+        page.wait_for_url("**/transcripts/*", timeout=60_000)
+        transcript_id = page.url.rsplit("/", 1)[1]
+        page.locator('.status[data-status="ended"]').wait_for(timeout=600_000)
+        text = page.locator(".segments").inner_text().lower()
+        assert any(word in text for word in ("march", "daniel", "billing", "customers"))
+        body = httpx.get(f"{server}/v1/transcripts/{transcript_id}", timeout=30).json()
+        assert body["name"] == "Recorded live" and body["source"] == "live"
+        assert body["duration"] >= 6
+    finally:
+        session.close()
+        chromium.close()
+
+
+# --- Processing --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_failed_job_shows_why_and_runs_again(browser, broken_server, failed):
+    transcript_id = failed
+    session = Watched(browser, broken_server, viewport={"width": 1280, "height": 800})
+    try:
+        page = session.page
+        page.goto(f"/transcripts/{transcript_id}")
+        alert = page.get_by_role("alert").filter(has_text="Processing failed")
+        alert.wait_for(timeout=120_000)
+        assert "no-such-model" in alert.inner_text()
+        # Where it stopped, from the replayed events: decoded, then failed transcribing.
+        page.locator('.stage[data-stage="transcribe"][data-state="failed"]').wait_for()
+        assert page.locator('.stage[data-stage="prepare"]').get_attribute("data-state") == "done"
+
+        with page.expect_response(lambda r: r.url.endswith("/process")) as answer:
+            page.get_by_role("button", name="Try again").click()
+        assert answer.value.status == 202
+        # The new run fails the same way, and the page says so again.
+        deadline = time.monotonic() + 120
+        while True:
+            events = httpx.get(f"{broken_server}/v1/transcripts/{transcript_id}/events", timeout=30)
+            statuses = [e["data"]["value"] for e in events.json() if e["type"] == "STATUS"]
+            if statuses.count("error") == 2:
+                break
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.2)
+        alert.wait_for()
+        assert "no-such-model" in alert.inner_text()
+        assert page.get_by_role("button", name="Try again").is_enabled()
+    finally:
+        session.close()
+
+
+# --- Player ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_player_plays_from_a_clicked_word_and_follows_it(watched, server, meeting):
+    page = watched.page
+    media_requests = []
+    page.on(
+        "request",
+        lambda r: "/audio.mp3" in r.url and media_requests.append(r.resource_type),
+    )
+    with page.expect_response(lambda r: r.url.endswith("/waveform")) as peaks:
+        page.goto(f"/transcripts/{meeting}")
+    assert peaks.value.status == 200
+    # The waveform is drawn from the server's peaks.
+    page.wait_for_function(
+        "() => document.querySelector('.waveform > div')?.shadowRoot?.querySelector('canvas')"
+    )
+
+    # Which words get highlighted, in order, as the page marks them.
+    page.evaluate(
+        """() => {
+        window.__lit = [];
+        new MutationObserver((changes) => changes.forEach(({ target }) => {
+          if (target.classList.contains('current')) window.__lit.push(+target.dataset.w);
+        })).observe(document.querySelector('.segments'),
+                    { subtree: true, attributes: true, attributeFilter: ['class'] });
+      }"""
+    )
+    word = page.locator(".segments .word").filter(has_text="invoice").first
+    start = float(word.get_attribute("data-t"))
+    index = int(word.get_attribute("data-w"))
+    word.click()
+    _wait_audio_at(page, start - 0.05, start + 3)
+    page.get_by_role("button", name="Pause").wait_for()  # it plays
+    # The clicked word lights up, then the ones after it as they are said.
+    page.wait_for_function("i => window.__lit[0] === i", arg=index)
+    page.wait_for_function("i => window.__lit.some((w) => w > i)", arg=index)
+    assert page.locator(".segments .current").count() == 1
+    page.get_by_role("button", name="Pause").click()
+
+    # The position is a slider: keys move it.
+    slider = page.get_by_role("slider", name="Position in the recording")
+    slider.focus()
+    page.keyboard.press("Home")
+    _wait_audio_at(page, 0, 0.2)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    _wait_audio_at(page, 9.9, 10.1)
+    assert slider.get_attribute("aria-valuenow") == "10"
+
+    # Topic markers and the time buttons move the player too.
+    topic = httpx.get(f"{server}/v1/transcripts/{meeting}/topics", timeout=30).json()[0]
+    page.locator(".topic-marker").first.click()
+    _wait_audio_at(page, topic["start"] - 0.1, topic["start"] + 3)
+    page.get_by_role("button", name=re.compile(r"^Play from 0:1\d$")).first.click()
+    _wait_audio_at(page, 10, 20)
+    # The recording streams as media (Range requests); no script downloads it to decode it.
+    assert media_requests and set(media_requests) == {"media"}
+
+
+# --- Editing -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_title_summary_speakers_and_action_items_are_edited_in_place(watched, server, meeting):
+    _expect_console_errors(watched, "status of 423")
+    page = watched.page
+    url = f"{server}/v1/transcripts/{meeting}"
+    page.goto(f"/transcripts/{meeting}")
+
+    page.get_by_role("button", name="Rename the transcript").click()
+    page.get_by_label("Title").fill("Billing plan review")
+    page.get_by_label("Title").press("Enter")
+    page.get_by_role("heading", level=1, name="Billing plan review").wait_for()
+    assert httpx.get(url, timeout=30).json()["title"] == "Billing plan review"
+
+    page.get_by_role("button", name="Edit the summary").click()
+    page.locator("#short-summary").fill("**Agreed**: move the remaining customers.")
+    page.get_by_role("button", name="Save").click()
+    page.locator("[aria-labelledby=summary-heading] .markdown strong", has_text="Agreed").wait_for()
+    assert httpx.get(url, timeout=30).json()["short_summary"].startswith("**Agreed**")
+
+    # A speaker renamed in the legend is renamed everywhere, the exports included.
+    legend = page.locator(".legend li").first
+    old_name = legend.locator(".speaker-label").inner_text()
+    legend.get_by_role("button", name=f"Rename {old_name}").click()
+    page.get_by_label(f"Name of {old_name}").fill("Dana Scully")
+    page.get_by_label("Name of").press("Enter")
+    page.locator(".legend .speaker-label", has_text="Dana Scully").wait_for()
+    page.locator(".segment .speaker-name", has_text="Dana Scully").first.wait_for()
+    exported = httpx.get(f"{url}/export", params={"format": "text"}, timeout=30).text
+    assert "Dana Scully" in exported
+
+    items = httpx.get(f"{url}/action-items", timeout=30).json()
+    steps = [item for item in items if item["kind"] == "next_step"]
+    assert steps, f"the summary found no next step to edit: {items}"
+    step = page.locator(f'.action-item[data-id="{steps[0]["id"]}"]')
+    step.get_by_role("checkbox").check()
+    page.wait_for_function(
+        "id => document.querySelector(`.action-item[data-id='${id}']`)?.classList.contains('done')",
+        arg=steps[0]["id"],
+    )
+    step.get_by_role("button", name=re.compile("^Edit")).click()
+    page.get_by_label("Owner").fill("Maria")
+    page.get_by_label("Deadline").fill("Friday")
+    page.get_by_role("button", name="Save").click()
+    step.get_by_text("Due: Friday").wait_for()
+    saved = next(
+        i for i in httpx.get(f"{url}/action-items", timeout=30).json() if i["id"] == steps[0]["id"]
+    )
+    assert saved["done"] is True and saved["person"] == "Maria" and saved["deadline"] == "Friday"
+
+    # A refused change says why and keeps what was typed.
+    httpx.patch(url, json={"locked": True}, timeout=30).raise_for_status()
+    try:
+        page.get_by_role("button", name="Rename the transcript").click()
+        page.get_by_label("Title").fill("A title that must survive")
+        page.get_by_role("button", name="Save").click()
+        page.get_by_role("alert").filter(has_text="locked").wait_for()
+        assert page.get_by_label("Title").input_value() == "A title that must survive"
+    finally:
+        httpx.patch(url, json={"locked": False}, timeout=30).raise_for_status()
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("heading", level=1, name="A title that must survive").wait_for()
+
+
+@pytest.mark.slow
+def test_sharing_and_the_trash(watched, server, meeting):
+    page = watched.page
+    watched.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"/transcripts/{meeting}")
+    page.get_by_text("Share", exact=True).click()
+    page.get_by_label(re.compile("^Public")).check()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.meta span')].some(s => s.textContent === 'Public')"
+    )
+    assert httpx.get(f"{server}/v1/transcripts/{meeting}", timeout=30).json()["share_mode"] == (
+        "public"
+    )
+    link = page.get_by_label("Link", exact=True).input_value()
+    assert link == f"{server}/transcripts/{meeting}"
+    page.get_by_role("button", name="Copy").click()
+    page.get_by_role("button", name="Copied").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == link
+    page.keyboard.press("Escape")  # closes the menu, back on its button
+    assert page.locator("details.share").get_attribute("open") is None
+    assert page.evaluate("document.activeElement.textContent").strip() == "Share"
+    httpx.patch(
+        f"{server}/v1/transcripts/{meeting}", json={"share_mode": "private"}, timeout=30
+    ).raise_for_status()
+
+    created = httpx.post(f"{server}/v1/transcripts", json={"name": "Throwaway"}, timeout=30)
+    throwaway = created.json()["id"]
+    page.goto(f"/transcripts/{throwaway}")
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Move to trash").click()
+    page.wait_for_url(f"{server}/")
+    assert httpx.get(f"{server}/v1/transcripts/{throwaway}", timeout=30).status_code == 404
+    trash = httpx.get(f"{server}/v1/transcripts", params={"deleted": "true"}, timeout=30).json()
+    assert throwaway in [item["id"] for item in trash["items"]]
+
+
+# --- Settings ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_api_keys_are_shown_once_listed_and_revoked(watched, server):
+    page = watched.page
+    page.goto("/settings")
+    page.get_by_text("No keys yet.").wait_for()
+    # With the keyboard alone: name, expiry, create.
+    page.get_by_label("Name").focus()
+    page.keyboard.type("Calendar sync")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    shown = page.get_by_label("The new key")
+    shown.wait_for()
+    assert page.evaluate("document.activeElement.id") == "new-key"
+    key = shown.input_value()
+    me = httpx.get(f"{server}/v1/me", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    assert me.status_code == 200
+
+    page.get_by_role("button", name="Done").click()
+    assert page.get_by_label("The new key").count() == 0
+    assert key not in page.content()
+    row = page.locator(".key", has_text="Calendar sync")
+    listed = httpx.get(f"{server}/v1/api-keys", timeout=30).json()
+    assert [k["name"] for k in listed] == ["Calendar sync"]
+    assert listed[0]["prefix"] in row.inner_text() and "Does not expire" in row.inner_text()
+
+    row.get_by_role("button", name="Revoke Calendar sync").click()
+    page.get_by_role("button", name="Revoke key").click()
+    page.get_by_text("No keys yet.").wait_for()
+    assert httpx.get(f"{server}/v1/api-keys", timeout=30).json() == []
+
+
+@pytest.mark.slow
+def test_settings_show_the_server_version_and_models(watched, server):
+    page = watched.page
+    page.goto("/settings")
+    facts = page.locator(".facts")
+    facts.wait_for()
+    info = httpx.get(f"{server}/v1/server", timeout=30).json()
+    text = facts.inner_text()
+    assert info["version"] in text and "tiny.en" in text and "extractive" in text
+
+
+# --- Screenshots -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [1280, 375])
+def test_screenshots_of_the_new_views(
+    browser, server, broken_server, meeting, failed, scheme, width
+):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    sessions = []
+    try:
+        for base, name, path, ready in (
+            (server, "new", "/new", ".dropzone"),
+            (server, "record", "/record", "#microphone"),
+            (server, "settings", "/settings", ".facts"),
+            (server, "player", f"/transcripts/{meeting}", ".waveform > div"),
+            (broken_server, "processing-failed", f"/transcripts/{failed}", ".stage-failed"),
+        ):
+            session = Watched(
+                browser,
+                base,
+                viewport={"width": width, "height": 800 if width > 500 else 812},
+                color_scheme=scheme,
+            )
+            sessions.append(session)
+            page = session.page
+            page.goto(path)
+            page.locator(ready).first.wait_for(timeout=60_000)
+            if name == "player":
+                page.locator(".segments .word").nth(5).click()
+                page.get_by_role("button", name="Pause").click()
+                page.wait_for_function(
+                    "() => document.querySelector('.waveform > div')?.shadowRoot"
+                    "?.querySelector('canvas')"
+                )
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+            target = SCREENSHOTS / f"{name}-{width}-{scheme}.png"
+            page.screenshot(path=str(target), full_page=True)
+            assert target.stat().st_size > 0
+    finally:
+        for session in sessions:
+            session.close()
