@@ -35,7 +35,7 @@ from reflector.integrations.webhooks import queue_meeting_event, queue_transcrip
 from reflector.integrations.webhooks.netguard import blocked_reason
 from reflector.integrations.webhooks.payloads import WEBHOOK_PAYLOAD, TranscriptWebhook
 from reflector.integrations.webhooks.queue import queue_event
-from reflector.integrations.webhooks.retry import RetryPolicy, is_retryable
+from reflector.integrations.webhooks.retry import WebhookRetryPolicy, is_retryable
 from reflector.integrations.webhooks.sender import WebhookSender
 from reflector.integrations.webhooks.signing import signature_header
 from reflector.integrations.webhooks.signing import verify as signed_by
@@ -225,7 +225,7 @@ def test_a_header_may_carry_two_signatures_while_a_secret_changes():
 
 
 def test_backoff_doubles_up_to_a_cap_and_jitter_stays_within_bounds():
-    policy = RetryPolicy(base=10, cap=3600, jitter=0.2)
+    policy = WebhookRetryPolicy(base=10, cap=3600, jitter=0.2)
     nominal = [policy.nominal_delay(n) for n in range(1, 12)]
     assert nominal[:5] == [10, 20, 40, 80, 160]
     assert all(b >= a for a, b in itertools.pairwise(nominal))
@@ -235,7 +235,7 @@ def test_backoff_doubles_up_to_a_cap_and_jitter_stays_within_bounds():
     samples = [policy.delay(4) for _ in range(2000)]
     assert all(64 <= s <= 96 for s in samples) and len({round(s, 3) for s in samples}) > 100
     with pytest.raises(ValueError):
-        RetryPolicy(base=10, cap=5)
+        WebhookRetryPolicy(base=10, cap=5)
 
 
 @pytest.mark.parametrize(

@@ -32,8 +32,8 @@ from reflector.db.tables import (
 from reflector.pipelines.recording_retries import retry_failed_recordings
 from reflector.pipelines.whereby_recordings import PollReport, poll_whereby_queue
 from reflector.platforms.base import (
+    Joiner,
     MeetingSpec,
-    Participant,
     PlatformError,
     PlatformNotConfiguredError,
     RecordingBucket,
@@ -154,8 +154,8 @@ async def test_the_owner_joins_as_host_and_guests_by_the_room_url(whereby: FakeW
     platform = WherebyPlatform(_config(whereby))
     try:
         meeting = await platform.create_meeting(_spec(recording_type="none"))
-        owner = await platform.join(meeting, Participant(user_id="u1", name="Ana", is_owner=True))
-        guest = await platform.join(meeting, Participant(name="Ben Li"))
+        owner = await platform.join(meeting, Joiner(user_id="u1", name="Ana", is_owner=True))
+        guest = await platform.join(meeting, Joiner(name="Ben Li"))
     finally:
         await platform.aclose()
     assert "recording" not in whereby.requests[-1][2]

@@ -16,8 +16,10 @@ import hmac
 import time
 from collections.abc import Mapping
 
+from reflector.errors import BadInputError
 
-class SignatureError(ValueError):
+
+class SignatureError(BadInputError, ValueError):
     """A signature that does not check out; the message says why, for people."""
 
 

@@ -73,7 +73,7 @@ class Stream:
 
 
 @dataclass(frozen=True)
-class Topic:
+class ZulipTopic:
     name: str
     max_id: int = 0
 
@@ -172,11 +172,11 @@ class ZulipClient:
         ]
         return sorted(found, key=lambda stream: stream.name.lower())
 
-    async def topics(self, stream_id: int) -> list[Topic]:
+    async def topics(self, stream_id: int) -> list[ZulipTopic]:
         """The topics of a stream, most recently active first."""
         payload = await self._call("GET", f"/users/me/{stream_id}/topics")
         return [
-            Topic(str(item["name"]), int(item.get("max_id", 0)))
+            ZulipTopic(str(item["name"]), int(item.get("max_id", 0)))
             for item in payload.get("topics", [])
         ]
 

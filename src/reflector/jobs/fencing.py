@@ -34,6 +34,7 @@ from reflector.blobs import BlobInfo, BlobStore
 from reflector.bus import EventBus
 from reflector.bus.protocol import Message
 from reflector.db.tables import JobRow
+from reflector.errors import ReflectorError
 from reflector.pipelines.transient import RetryBudget, is_transient, retry_transient
 
 log = structlog.get_logger(__name__)
@@ -45,7 +46,7 @@ BUS_QUIET_SECONDS = 10.0
 so a bus that is down does not slow every event of a stage by :data:`BUS_RETRY`."""
 
 
-class LeaseLost(Exception):
+class LeaseLost(ReflectorError):
     """This worker no longer holds the job's lease: another worker took the job over, the job
     was released, or it is gone with its transcript. Nothing more may be written for it."""
 

@@ -104,7 +104,7 @@ class PlatformMeeting:
 
 
 @dataclass(frozen=True)
-class Participant:
+class Joiner:
     """Who is joining, as Reflector knows them."""
 
     user_id: str | None = None
@@ -246,7 +246,7 @@ class VideoPlatform(abc.ABC):
         as the room says (into :attr:`recordings_bucket` when the platform writes there)."""
 
     @abc.abstractmethod
-    async def join(self, meeting: PlatformMeeting, participant: Participant) -> JoinInfo:
+    async def join(self, meeting: PlatformMeeting, participant: Joiner) -> JoinInfo:
         """How ``participant`` joins ``meeting``: a meeting token (owner flag, user id, name,
         expiring with the meeting) where the platform has them, else the right URL (the host
         URL for the owner)."""

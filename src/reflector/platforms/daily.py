@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from reflector.platforms.base import (
+    Joiner,
     JoinInfo,
     MeetingSpec,
     ParsedWebhook,
-    Participant,
     ParticipantJoined,
     ParticipantLeft,
     PlatformError,
@@ -211,7 +211,7 @@ class DailyPlatform(VideoPlatform):
             end_date=spec.end_date,
         )
 
-    async def join(self, meeting: PlatformMeeting, participant: Participant) -> JoinInfo:
+    async def join(self, meeting: PlatformMeeting, participant: Joiner) -> JoinInfo:
         """A meeting token (user id, name, owner flag, expiring with the meeting) for a
         signed-in person; anonymous guests join by the bare URL (a locked room makes them
         knock)."""

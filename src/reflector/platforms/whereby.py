@@ -21,11 +21,12 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from reflector.errors import BadInputError
 from reflector.platforms.base import (
+    Joiner,
     JoinInfo,
     MeetingSpec,
     ParsedWebhook,
-    Participant,
     ParticipantJoined,
     ParticipantLeft,
     PlatformError,
@@ -150,7 +151,7 @@ class WherebyPlatform(VideoPlatform):
             "fileFormat": RECORDING_FILE_FORMAT,
         }
 
-    async def join(self, meeting: PlatformMeeting, participant: Participant) -> JoinInfo:
+    async def join(self, meeting: PlatformMeeting, participant: Joiner) -> JoinInfo:
         # No tokens: the owner gets the host URL. The name is filled in for the person, and the
         # user id comes back in the webhooks as ``externalId`` (it names the person's words),
         # tagged so that a guest who edits the URL cannot pass for someone else.
@@ -331,7 +332,7 @@ def room_name_of(room_url: str) -> str:
     return urlsplit(room_url).path.strip("/")
 
 
-class RecordingKeyError(ValueError):
+class RecordingKeyError(BadInputError, ValueError):
     """An object key that is not a Whereby recording's file name."""
 
 

@@ -21,6 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from reflector.errors import BadInputError
 from reflector.platforms.base import PlatformError
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ MAX_MESSAGES = 10
 """The most SQS hands out per receive."""
 
 
-class MalformedNotification(ValueError):
+class MalformedNotification(BadInputError, ValueError):
     """A queue message that is not an S3 event notification: it can never be processed."""
 
 

@@ -24,7 +24,7 @@ VERIFICATION_PING = {"test": "test"}
 answer."""
 
 
-class WebhookAck(BaseModel):
+class DailyWebhookAck(BaseModel):
     received: bool
     type: str
     handled: bool
@@ -38,17 +38,17 @@ def _is_ping(body: bytes) -> bool:
         return False
 
 
-@router.post("/webhook", response_model=WebhookAck)
-async def daily_webhook(request: Request, state: State, tasks: BackgroundTasks) -> WebhookAck:
+@router.post("/webhook", response_model=DailyWebhookAck)
+async def daily_webhook(request: Request, state: State, tasks: BackgroundTasks) -> DailyWebhookAck:
     body = await request.body()
     if _is_ping(body):
-        return WebhookAck(received=True, type="test", handled=False)
+        return DailyWebhookAck(received=True, type="test", handled=False)
     async with open_platform(state, "daily") as daily:
         daily.verify_webhook(body, request.headers)
         parsed = daily.parse_webhook(body)
     if parsed.event is None:
-        return WebhookAck(received=True, type=parsed.type, handled=False)
+        return DailyWebhookAck(received=True, type=parsed.type, handled=False)
     recording = await apply_event(state, "daily", parsed.event)
     if recording is not None:
         tasks.add_task(ingest_in_background, state, recording)
-    return WebhookAck(received=True, type=parsed.type, handled=True)
+    return DailyWebhookAck(received=True, type=parsed.type, handled=True)

@@ -28,7 +28,7 @@ from reflector.db import rooms as db
 from reflector.db.tables import MeetingRow, RoomRow, User, as_utc, utcnow
 from reflector.errors import ReflectorError
 from reflector.integrations.webhooks import queue_meeting_event
-from reflector.platforms.base import MeetingSpec, Participant, PlatformMeeting
+from reflector.platforms.base import Joiner, MeetingSpec, PlatformMeeting
 
 log = structlog.get_logger(__name__)
 
@@ -150,7 +150,7 @@ async def _join(
     if user is not None:
         account = await session.get(User, user.id)
         name = account.name if account and account.name else None
-    participant = Participant(user_id=user.id if user else None, name=name, is_owner=owner)
+    participant = Joiner(user_id=user.id if user else None, name=name, is_owner=owner)
     async with open_platform(state, meeting.platform) as platform:
         info = await platform.join(_platform_meeting(meeting), participant)
     return JoinOut(url=info.url, token=info.token, is_owner=owner, expires_at=info.expires_at)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reflector.db import repository
 from reflector.db.tables import MeetingRow, RoomRow, TranscriptRow, WebhookEventRow
+from reflector.errors import NotFoundError
 from reflector.integrations.webhooks.payloads import (
     TEST_EVENT,
     TRANSCRIPT_EVENTS,
@@ -30,7 +31,7 @@ from reflector.integrations.webhooks.payloads import (
 EXPORT_FORMATS = ("text", "vtt", "srt", "json", "md", "zip")
 
 
-class EventGone(LookupError):
+class EventGone(NotFoundError, LookupError):
     """What the event is about no longer exists."""
 
 

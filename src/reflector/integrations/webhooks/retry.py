@@ -15,7 +15,7 @@ RETRYABLE_CLIENT_ERRORS = frozenset({408, 429})
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class WebhookRetryPolicy:
     base: float = 10.0
     """Seconds before the second try."""
     cap: float = 3600.0

@@ -36,7 +36,11 @@ from reflector.integrations.webhooks.netguard import (
     system_resolver,
 )
 from reflector.integrations.webhooks.payloads import PAYLOAD_VERSION
-from reflector.integrations.webhooks.retry import RetryPolicy, is_retryable, retry_after_seconds
+from reflector.integrations.webhooks.retry import (
+    WebhookRetryPolicy,
+    is_retryable,
+    retry_after_seconds,
+)
 from reflector.integrations.webhooks.signing import SIGNATURE_HEADER, signature_header
 from reflector.settings import Settings
 
@@ -94,7 +98,9 @@ class WebhookSender:
         self.clock = clock
         self.rand = rand
         base = settings.webhook_retry_base_seconds
-        self.policy = RetryPolicy(base=base, cap=max(base, settings.webhook_retry_max_seconds))
+        self.policy = WebhookRetryPolicy(
+            base=base, cap=max(base, settings.webhook_retry_max_seconds)
+        )
         self.concurrency = settings.webhook_concurrency
         self.total_timeout = 2 * settings.webhook_read_timeout + settings.webhook_connect_timeout
         self.lease = timedelta(seconds=self.total_timeout + 30)
