@@ -448,6 +448,7 @@ RULES: dict[str, Rule] = {
     "DELETE /v1/api-keys/{key_id}": Rule(Access.OWN, lambda w, v: Call(
         "DELETE", f"/v1/api-keys/{w.key_id()}"), Ok(204)),
     "POST /v1/auth/login": Rule(Access.OPEN, _login, Ok(200)),
+    "GET /v1/auth/methods": Rule(Access.OPEN, _get("/v1/auth/methods"), Ok(200)),
     "POST /v1/auth/logout": Rule(Access.OPEN, lambda w, v: Call("POST", "/v1/auth/logout"),
                                  Ok(204)),
     # (the OpenID Connect issuer is set, at an address where nothing answers)

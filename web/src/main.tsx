@@ -1,5 +1,6 @@
 import { render } from "preact";
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api } from "./api/client";
 import { LogoIcon, PlusIcon } from "./components/icons";
 import { Browse } from "./pages/Browse";
 import { NewTranscript } from "./pages/New";
@@ -8,9 +9,10 @@ import { RoomPage } from "./pages/Room";
 import { Rooms } from "./pages/Rooms";
 import { RoomSettings } from "./pages/RoomSettings";
 import { Settings } from "./pages/Settings";
+import { SESSION_CHANGED, SignIn } from "./pages/SignIn";
 import { TranscriptPage } from "./pages/Transcript";
 import { Webhooks } from "./pages/Webhooks";
-import { Link, type Location, useLocation } from "./router";
+import { Link, type Location, navigate, useLocation } from "./router";
 import "./styles.css";
 
 function Page({ location }: { location: Location }) {
@@ -19,6 +21,7 @@ function Page({ location }: { location: Location }) {
   if (location.path === "/new") return <NewTranscript />;
   if (location.path === "/record") return <Record />;
   if (location.path === "/settings") return <Settings />;
+  if (location.path === "/sign-in") return <SignIn location={location} />;
   if (location.path === "/webhooks") return <Webhooks />;
   // A room's settings live under its own address, so every room name stays free.
   const room = /^\/rooms\/([^/]+)(\/settings)?\/?$/.exec(location.path);
@@ -44,6 +47,38 @@ function Page({ location }: { location: Location }) {
         Nothing lives at <code>{location.path}</code>. <Link href="/">See all transcripts</Link>.
       </p>
     </section>
+  );
+}
+
+/** Who is signed in, with a way out; shown only on a multi-user server (a single-user
+ * server's local user has no email and never signs in). */
+function Account() {
+  const [email, setEmail] = useState<string | null>(null);
+  useEffect(() => {
+    const load = () => {
+      if (window.location.pathname === "/sign-in") {
+        setEmail(null);
+        return;
+      }
+      void api.GET("/v1/me").then(({ data }) => setEmail(data?.email ?? null));
+    };
+    load();
+    window.addEventListener(SESSION_CHANGED, load);
+    return () => window.removeEventListener(SESSION_CHANGED, load);
+  }, []);
+  if (!email) return null;
+  const signOut = async () => {
+    await api.POST("/v1/auth/logout");
+    setEmail(null);
+    navigate("/sign-in");
+  };
+  return (
+    <div class="account">
+      <span class="account-email">{email}</span>
+      <button type="button" class="small" onClick={() => void signOut()}>
+        Sign out
+      </button>
+    </div>
   );
 }
 
@@ -99,6 +134,7 @@ function App() {
           </Link>
           <a href="/docs">API</a>
         </nav>
+        <Account />
       </header>
       <main id="main" ref={main} tabIndex={-1}>
         <Page location={location} />

@@ -1,5 +1,6 @@
 // The one way the app talks to the server: typed by the generated schema, same origin.
 import createClient, { type Middleware } from "openapi-fetch";
+import { navigate } from "../router";
 import type { components, paths } from "./schema";
 
 export type Schemas = components["schemas"];
@@ -62,8 +63,23 @@ export function csrfHeaders(): Record<string, string> {
   return token ? { "X-CSRF-Token": token } : {};
 }
 
+/** On a multi-user server, a 401 means nobody (or an ended session) is signed in: the app
+ * goes to the sign-in page, which comes back here afterwards. A failed sign-in itself
+ * (`/v1/auth/…`) is left to the page that asked. */
+const signInOn401: Middleware = {
+  onResponse({ request, response }) {
+    const path = new URL(request.url).pathname;
+    const here = window.location.pathname;
+    if (response.status === 401 && !path.startsWith("/v1/auth/") && here !== "/sign-in") {
+      const next = here + window.location.search;
+      navigate(`/sign-in?next=${encodeURIComponent(next)}`, true);
+    }
+    return response;
+  },
+};
+
 export const api = createClient<paths>({ baseUrl: window.location.origin });
-api.use(csrf);
+api.use(csrf, signInOn401);
 
 /** An API error in words: the problem's detail (RFC 9457), else its title, else the status. */
 export function problemText(error: unknown, response?: Response): string {

@@ -788,6 +788,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign In Methods
+         * @description Whether this server has accounts at all, and whether single sign-on (OIDC) is set up:
+         *     the sign-in page shows its button only then.
+         */
+        get: operations["sign_in_methods_v1_auth_methods_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/login": {
         parameters: {
             query?: never;
@@ -1576,6 +1597,15 @@ export interface components {
             consent_given: boolean | null;
             /** Audio Kept */
             audio_kept: boolean;
+        };
+        /** DailyWebhookAck */
+        DailyWebhookAck: {
+            /** Received */
+            received: boolean;
+            /** Type */
+            type: string;
+            /** Handled */
+            handled: boolean;
         };
         /** Decision */
         Decision: {
@@ -2466,6 +2496,16 @@ export interface components {
             type: "FINAL_SHORT_SUMMARY";
             data: components["schemas"]["ShortSummaryData"];
         };
+        /**
+         * SignInMethods
+         * @description How a browser may sign in here; public, so a sign-in page can ask before anyone is in.
+         */
+        SignInMethods: {
+            /** Multi User */
+            multi_user: boolean;
+            /** Oidc */
+            oidc: boolean;
+        };
         /** SignedIn */
         SignedIn: {
             /** Id */
@@ -2968,6 +3008,16 @@ export interface components {
             /** Translate To */
             translate_to?: string[];
         };
+        /**
+         * WebhookAck
+         * @description A webhook was received and is not to be sent again.
+         */
+        WebhookAck: {
+            /** Type */
+            type: string;
+            /** Handled */
+            handled: boolean;
+        };
         /** WebhookCreate */
         WebhookCreate: {
             /** Url */
@@ -3089,25 +3139,6 @@ export interface components {
             name: string;
             /** Max Id */
             max_id: number;
-        };
-        /** WebhookAck */
-        reflector__api__daily__router__WebhookAck: {
-            /** Received */
-            received: boolean;
-            /** Type */
-            type: string;
-            /** Handled */
-            handled: boolean;
-        };
-        /**
-         * WebhookAck
-         * @description A webhook was received and is not to be sent again.
-         */
-        reflector__api__whereby__schemas__WebhookAck: {
-            /** Type */
-            type: string;
-            /** Handled */
-            handled: boolean;
         };
         /** CreatedData */
         CreatedData: {
@@ -4803,6 +4834,26 @@ export interface operations {
             };
         };
     };
+    sign_in_methods_v1_auth_methods_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInMethods"];
+                };
+            };
+        };
+    };
     login_v1_auth_login_post: {
         parameters: {
             query?: never;
@@ -5262,7 +5313,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["reflector__api__whereby__schemas__WebhookAck"];
+                    "application/json": components["schemas"]["WebhookAck"];
                 };
             };
             /** @description A signed body that is not a Whereby event */
@@ -5683,7 +5734,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["reflector__api__daily__router__WebhookAck"];
+                    "application/json": components["schemas"]["DailyWebhookAck"];
                 };
             };
         };

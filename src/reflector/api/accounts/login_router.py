@@ -5,12 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from reflector.api.accounts import service
-from reflector.api.accounts.schemas import LoginBody, SignedIn
+from reflector.api.accounts.schemas import LoginBody, SignedIn, SignInMethods
 from reflector.api.auth import SESSION_COOKIE, check_csrf, client_address
 from reflector.api.deps import Session, State
 from reflector.db import accounts
 
 router = APIRouter(prefix="/v1/auth", tags=["accounts"])
+
+
+@router.get("/methods", response_model=SignInMethods)
+async def sign_in_methods(state: State) -> SignInMethods:
+    """Whether this server has accounts at all, and whether single sign-on (OIDC) is set up:
+    the sign-in page shows its button only then."""
+    return SignInMethods(
+        multi_user=state.settings.auth_mode == "multi-user", oidc=state.oidc is not None
+    )
 
 
 @router.post("/login", response_model=SignedIn)

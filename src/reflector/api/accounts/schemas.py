@@ -28,6 +28,15 @@ class LoginBody(StrictBody):
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
 
 
+class SignInMethods(BaseModel):
+    """How a browser may sign in here; public, so a sign-in page can ask before anyone is in."""
+
+    multi_user: bool
+    """False: a single-user server, where nobody signs in."""
+    oidc: bool
+    """True: ``GET /v1/auth/oidc/login`` sends the browser to the single sign-on issuer."""
+
+
 class SignedIn(MeOut):
     csrf_token: str
     """Send it as ``X-CSRF-Token`` on every write made with the session cookie (it is also in
