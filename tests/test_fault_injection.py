@@ -356,6 +356,33 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owners_results(
     assert b"stale" not in recognition
 
 
+def test_a_transcript_reads_ended_only_once_its_job_is_no_longer_active(
+    quiet_app, piper_clip, monkeypatch
+):
+    """Whoever sees ``ended`` may reprocess at once: the job is closed in the same commit."""
+    client = quiet_app
+    state = client.app.state.reflector
+    real_finish = runner.STAGE_FUNCTIONS["finish"]
+    seen: dict[str, str] = {}
+
+    async def finish(ctx: StageContext) -> None:
+        await real_finish(ctx)
+        # ``ended`` is committed and announced; the runner has not written the job since.
+        async with state.sessions() as session:
+            transcript = await session.get(TranscriptRow, ctx.transcript_id)
+            job = await session.scalar(
+                select(JobRow).where(JobRow.transcript_id == ctx.transcript_id)
+            )
+            seen.update(transcript=transcript.status, job=job.status)
+
+    monkeypatch.setitem(runner.STAGE_FUNCTIONS, "finish", finish)
+    tid = upload(client, piper_clip.path, "closed with its job")
+    assert wait_for_status(client, tid, {"ended", "error"})["status"] == "ended"
+    assert seen == {"transcript": "ended", "job": "done"}
+    again = client.post(f"/v1/transcripts/{tid}/process", json={"summarize": False})
+    assert again.status_code == 202, again.text
+
+
 # --- deleting deletes ----------------------------------------------------------------------------
 
 

@@ -120,6 +120,10 @@ class StageContext:
     _samples: np.ndarray | None = field(default=None, repr=False)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     """What a pipeline's stages share within one worker's run (e.g. padded tracks)."""
+    close_job: Callable[[AsyncSession], Awaitable[None]] | None = field(default=None, repr=False)
+    """Marks the running job done in a session (the runner passes it): written in the same
+    transaction as ``ended``, so nobody sees the transcript ended while its job still counts
+    as active (a reprocess at once would be refused as busy)."""
 
     def key(self, name: str) -> str:
         return f"transcripts/{self.transcript_id}/{name}"
@@ -142,7 +146,13 @@ class StageContext:
         await retry_transient(
             self.retry,
             f"set status {status.value}",
-            lambda: set_status(self.sessions, self.bus, self.transcript_id, status),
+            lambda: set_status(
+                self.sessions,
+                self.bus,
+                self.transcript_id,
+                status,
+                also=self.close_job if status is TranscriptStatus.ENDED else None,
+            ),
         )
 
     async def in_session(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
