@@ -234,6 +234,42 @@ class Watched:
         assert not self.errors, f"console errors: {self.errors}"
 
 
+AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
+# What axe-core may find and still pass: minor and moderate issues are reported, not failed.
+AXE_FAILS = ("serious", "critical")
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core (the pinned devDependency in web/package.json) run on the page as it is now:
+    its violations, each with the first few elements it names."""
+    if not AXE.is_file():
+        pytest.fail("axe-core is missing: run `bash scripts/install.sh --dev`")
+    if not page.evaluate("typeof window.axe === 'object'"):
+        # Evaluated through the browser's debugging protocol rather than a `<script>` tag: the
+        # page's Content-Security-Policy rightly refuses inline scripts, and stays on.
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;void 0")
+    return page.evaluate(
+        """async () => {
+          // No preload: it would copy shadow roots' styles into new `<style>` elements, which the
+          // page's Content-Security-Policy refuses (a console error of axe's, not the app's).
+          const options = { resultTypes: ['violations'], preload: false };
+          const result = await axe.run(document, options);
+          return result.violations.map((v) => ({
+            id: v.id,
+            impact: v.impact,
+            help: v.help,
+            nodes: v.nodes.slice(0, 4).map((n) => `${n.target.join(' ')}: ${n.failureSummary}`),
+          }));
+        }"""
+    )
+
+
+def assert_accessible(page, name: str) -> None:
+    """No serious or critical axe-core violation on the page (``name`` says which, when not)."""
+    found = [v for v in axe_violations(page) if v["impact"] in AXE_FAILS]
+    assert not found, f"{name}: " + json.dumps(found, indent=1)
+
+
 @pytest.fixture
 def watched(browser, server) -> Iterator[Watched]:
     session = Watched(browser, server, viewport={"width": 1280, "height": 800})
@@ -431,6 +467,7 @@ def test_screenshots_of_every_page(browser, server, meeting, scheme, width):
             page.locator(ready).first.wait_for()
             # Nothing wider than the screen: no sideways scrolling on a phone.
             assert page.evaluate("document.documentElement.scrollWidth") <= width
+            assert_accessible(page, f"{name} at {width} px, {scheme}")
             target = SCREENSHOTS / f"{name}-{width}-{scheme}.png"
             page.screenshot(path=str(target), full_page=True)
             assert target.stat().st_size > 0

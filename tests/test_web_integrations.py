@@ -31,6 +31,7 @@ from reflector_testkit.ports import free_port
 from reflector_testkit.servers import running_server
 from reflector_testkit.webhook_receiver import WebhookReceiver
 from reflector_testkit.zulip import Message, fake_zulip
+from tests.test_web import assert_accessible
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / ".cache" / "screenshots"
@@ -713,6 +714,7 @@ def test_screenshots_of_the_integrations(
         def shot(page, label: str) -> None:
             # Nothing wider than the screen: no sideways scrolling on a phone.
             assert page.evaluate("document.documentElement.scrollWidth") <= width, label
+            assert_accessible(page, f"{label} at {width} px, {scheme}")
             target = SCREENSHOTS / f"{label}-{width}-{scheme}.png"
             page.screenshot(path=str(target), full_page=True)
             assert target.stat().st_size > 0

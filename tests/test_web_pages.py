@@ -22,7 +22,16 @@ from reflector.api.webapp import WEB_DIST
 from reflector.audio import write_wav
 from reflector_testkit.meetings import VOICES, Clip, VoiceBank, compose_meeting
 from reflector_testkit.servers import running_server
-from tests.test_web import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, SCRIPT, Watched, _wait_ended
+from tests.test_web import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    SCRIPT,
+    Watched,
+    _card,
+    _wait_ended,
+    assert_accessible,
+)
 
 CHUNK_BYTES = 64 * 1024
 PUT_CHUNK = re.compile(r"/v1/transcripts/[^/]+/uploads/[^/?]+\?offset=\d+$")
@@ -485,6 +494,124 @@ def test_title_summary_speakers_and_action_items_are_edited_in_place(watched, se
     page.get_by_role("heading", level=1, name="A title that must survive").wait_for()
 
 
+def _select_words(page, first_word, last_word) -> None:
+    """Chooses words in the text with the mouse, from one word's start to another's end."""
+    first = first_word.bounding_box()
+    last = last_word.bounding_box()
+    page.mouse.move(first["x"] + 2, first["y"] + first["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(last["x"] + last["width"] - 2, last["y"] + last["height"] / 2, steps=5)
+    page.mouse.up()
+
+
+def _export_text(server: str, transcript_id: str) -> str:
+    """The plain-text export's turns (the summary above them names who was detected how)."""
+    url = f"{server}/v1/transcripts/{transcript_id}/export"
+    text = httpx.get(url, params={"format": "text"}, timeout=30).text
+    return text.split("\nTranscript\n\n", 1)[-1]
+
+
+def _speakers_of_words(server: str, transcript_id: str) -> list[int | None]:
+    url = f"{server}/v1/transcripts/{transcript_id}/segments"
+    return [
+        w["speaker"] if w.get("speaker") is not None else s["speaker"]
+        for s in httpx.get(url, timeout=30).json()
+        for w in s["words"]
+    ]
+
+
+@pytest.mark.slow
+def test_speakers_are_renamed_reassigned_merged_and_each_change_undone(watched, server, meeting):
+    page = watched.page
+    segments = httpx.get(f"{server}/v1/transcripts/{meeting}/segments", timeout=30).json()
+    speakers = sorted({s["speaker"] for s in segments if s["speaker"] is not None})
+    assert len(speakers) == 2, segments
+    last = next(s for s in reversed(segments) if len(s["words"]) >= 3)
+    other = next(speaker for speaker in speakers if speaker != last["speaker"])
+    original_words = _speakers_of_words(server, meeting)
+    original_text = _export_text(server, meeting)
+    page.goto(f"/transcripts/{meeting}")
+    page.locator(".segments").wait_for()
+
+    # Rename the last turn's speaker: the legend, the text and the export follow.
+    legend = page.locator(".legend li").nth(speakers.index(last["speaker"]))
+    old_name = legend.locator(".speaker-label").inner_text()
+    legend.get_by_role("button", name=f"Rename {old_name}").click()
+    page.get_by_label(f"Name of {old_name}").fill("Fox Mulder")
+    page.get_by_label(f"Name of {old_name}").press("Enter")
+    page.locator(".legend .speaker-label", has_text="Fox Mulder").wait_for()
+    page.locator(".segment .speaker-name", has_text="Fox Mulder").last.wait_for()
+    assert "Fox Mulder:" in _export_text(server, meeting)
+    other_name = (
+        page.locator(".legend li").nth(speakers.index(other)).locator(".speaker-label").inner_text()
+    )
+
+    # The last three words, chosen with the mouse, go to the other speaker by its number key.
+    page.get_by_text("Correct speakers").click()
+    assert_accessible(page, "the transcript with the speaker tools open")
+    words = page.locator(".segments .word")
+    count = words.count()
+    first = words.nth(count - 3)
+    _select_words(page, first, words.nth(count - 1))
+    page.wait_for_function("() => document.querySelector('#assign-from').value !== ''")
+    start = float(first.get_attribute("data-t"))
+    assert abs(_seconds(page.locator("#assign-from").input_value()) - start) < 0.11
+    page.keyboard.press(str(speakers.index(other) + 1))
+    turn = page.locator(".segment").last
+    turn.locator(".speaker-name", has_text=other_name).wait_for()
+    moved = turn.locator(".word").all_inner_texts()
+    assert len(moved) == 3, moved
+    # The server has it: the words, the turn in the export.
+    after = _speakers_of_words(server, meeting)
+    assert after[-3:] == [other] * 3 and after[:-3] == original_words[:-3]
+    last_turn = _export_text(server, meeting).rstrip().rsplit("\n\n", 1)[1]
+    assert last_turn.startswith(f"{other_name}:"), last_turn
+    assert all(word in last_turn for word in moved), (moved, last_turn)
+
+    # Ctrl+Z takes it back, in the page and on the server.
+    page.get_by_role("status").filter(has_text="given to").wait_for()
+    page.keyboard.press("Control+z")
+    page.get_by_role("status").filter(has_text="Undone").wait_for()
+    page.locator(".segment").last.locator(".speaker-name", has_text="Fox Mulder").wait_for()
+    assert _speakers_of_words(server, meeting) == original_words
+
+    # A typed range, with the keyboard alone, to a new speaker; then undone by the button.
+    page.get_by_label("From", exact=True).fill("0:00")
+    page.get_by_label("To", exact=True).fill("0:02.5")
+    page.get_by_label("Said by", exact=True).select_option(label="A new speaker (N)")
+    page.get_by_role("button", name="Assign").click()
+    page.locator(".legend li").nth(2).wait_for()
+    new_speaker = max(speakers) + 1
+    assert new_speaker in _speakers_of_words(server, meeting)
+    page.get_by_role("button", name=re.compile("^Undo")).click()
+    page.get_by_role("status").filter(has_text="Undone").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('.legend li').length === 2")
+    assert _speakers_of_words(server, meeting) == original_words
+
+    # Merge the renamed speaker into the other: one speaker left; undone, both are back.
+    page.get_by_label("Merge", exact=True).select_option(label="Fox Mulder")
+    page.get_by_label("into", exact=True).select_option(label=other_name)
+    page.get_by_role("button", name="Merge", exact=True).click()
+    page.wait_for_function("() => document.querySelectorAll('.legend li').length === 1")
+    assert set(_speakers_of_words(server, meeting)) == {other}
+    assert "Fox Mulder" not in _export_text(server, meeting)
+    page.keyboard.press("Control+z")
+    page.locator(".legend .speaker-label", has_text="Fox Mulder").wait_for()
+    assert _speakers_of_words(server, meeting) == original_words
+    assert "Fox Mulder:" in _export_text(server, meeting)
+
+    # And the rename itself is taken back last.
+    page.keyboard.press("Control+z")
+    page.locator(".legend .speaker-label", has_text=old_name).wait_for()
+    assert _export_text(server, meeting) == original_text
+    assert page.get_by_role("button", name=re.compile("^Undo")).count() == 0
+
+
+def _seconds(text: str) -> float:
+    minutes, seconds = text.split(":")
+    return int(minutes) * 60 + float(seconds)
+
+
 @pytest.mark.slow
 def test_sharing_and_the_trash(watched, server, meeting):
     page = watched.page
@@ -519,6 +646,82 @@ def test_sharing_and_the_trash(watched, server, meeting):
     assert httpx.get(f"{server}/v1/transcripts/{throwaway}", timeout=30).status_code == 404
     trash = httpx.get(f"{server}/v1/transcripts", params={"deleted": "true"}, timeout=30).json()
     assert throwaway in [item["id"] for item in trash["items"]]
+
+
+@pytest.mark.slow
+def test_the_list_trashes_restores_deletes_for_good_and_processes_again(
+    watched, server, meeting_wav
+):
+    page = watched.page
+    done = _upload(server, meeting_wav, "Process me again")
+    assert _wait_ended(server, done, timeout=600)["status"] == "ended"
+    junk = httpx.post(f"{server}/v1/transcripts", json={"name": "Junk"}, timeout=30).json()["id"]
+    trash = {"deleted": "true", "size": 200}
+
+    def trashed() -> list[str]:
+        listed = httpx.get(f"{server}/v1/transcripts", params=trash, timeout=30).json()
+        return [item["id"] for item in listed["items"]]
+
+    page.goto("/")
+    card = _card(page, junk)
+    # To the trash, and back with Undo.
+    card.get_by_role("button", name=re.compile("^Move to trash")).click()
+    notice = page.get_by_role("status").filter(has_text="was moved to the trash")
+    notice.wait_for()
+    card.wait_for(state="detached")
+    assert junk in trashed()
+    assert httpx.get(f"{server}/v1/transcripts/{junk}", timeout=30).status_code == 404
+    notice.get_by_role("button", name="Undo").click()
+    page.get_by_role("status").filter(has_text="Restored").wait_for()
+    card.wait_for()
+    assert junk not in trashed()
+
+    # To the trash again, then restored from the trash page.
+    card.get_by_role("button", name=re.compile("^Move to trash")).click()
+    card.wait_for(state="detached")
+    page.get_by_role("link", name="Trash").click()
+    page.get_by_role("heading", level=1, name="Trash").wait_for()
+    card.wait_for()
+    assert_accessible(page, "the trash")
+    card.get_by_role("button", name=re.compile("^Restore")).click()
+    page.get_by_role("status").filter(has_text="was restored").wait_for()
+    card.wait_for(state="detached")
+    assert httpx.get(f"{server}/v1/transcripts/{junk}", timeout=30).status_code == 200
+
+    # Deleted for good, after a confirmation: gone from both lists.
+    httpx.delete(f"{server}/v1/transcripts/{junk}", timeout=30).raise_for_status()
+    page.reload()
+    card.get_by_role("button", name=re.compile("^Delete for good")).click()
+    confirm = card.get_by_role("group", name="Confirm deletion")
+    assert_accessible(page, "the trash, asking before a deletion")
+    confirm.get_by_role("button", name="Delete for good").click()
+    page.get_by_role("status").filter(has_text="deleted for good").wait_for()
+    card.wait_for(state="detached")
+    assert junk not in trashed()
+    listed = httpx.get(f"{server}/v1/transcripts", params={"size": 200}, timeout=30).json()
+    assert junk not in [item["id"] for item in listed["items"]]
+
+    # Processed again from its card: the status moves on in the list, live.
+    page.get_by_role("link", name="All transcripts").click()
+    card = _card(page, done)
+    card.get_by_role("button", name=re.compile("^Process again")).click()
+    with page.expect_response(lambda r: r.url.endswith("/process")) as answer:
+        card.get_by_role("group", name="Confirm processing").get_by_role(
+            "button", name="Process again"
+        ).click()
+    assert answer.value.status == 202
+    page.get_by_role("status").filter(has_text="is being processed again").wait_for()
+    page.wait_for_function(
+        "id => document.querySelector(`li.card[data-id='${id}'] .status`)"
+        "?.dataset.status !== 'ended'",
+        arg=done,
+        timeout=60_000,
+    )
+    assert _wait_ended(server, done, timeout=600)["status"] == "ended"
+    card.locator('.status[data-status="ended"]').wait_for(timeout=60_000)
+    events = httpx.get(f"{server}/v1/transcripts/{done}/events", timeout=30).json()
+    statuses = [e["data"]["value"] for e in events if e["type"] == "STATUS"]
+    assert statuses.count("ended") == 2, statuses
 
 
 # --- Settings ----------------------------------------------------------------------------------
@@ -604,6 +807,7 @@ def test_screenshots_of_the_new_views(
                     "?.querySelector('canvas')"
                 )
             assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+            assert_accessible(page, f"{name} at {width} px, {scheme}")
             target = SCREENSHOTS / f"{name}-{width}-{scheme}.png"
             page.screenshot(path=str(target), full_page=True)
             assert target.stat().st_size > 0

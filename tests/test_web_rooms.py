@@ -28,6 +28,7 @@ from reflector.api.webapp import WEB_DIST, install_web_app
 from reflector.settings import Settings
 from reflector_testkit.daily import new_secret, running_daily
 from reflector_testkit.servers import running_server
+from tests.test_web import assert_accessible
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / ".cache" / "screenshots"
@@ -446,6 +447,7 @@ def test_screenshots_of_the_room_pages(browser, server, room_transcripts, scheme
         def shot(label: str) -> None:
             # Nothing wider than the screen: no sideways scrolling on a phone.
             assert page.evaluate("document.documentElement.scrollWidth") <= width, label
+            assert_accessible(page, f"{label} at {width} px, {scheme}")
             target = SCREENSHOTS / f"{label}-{width}-{scheme}.png"
             page.screenshot(path=str(target), full_page=True)
             assert target.stat().st_size > 0

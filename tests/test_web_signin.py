@@ -19,6 +19,7 @@ import pytest
 
 from reflector.api.webapp import WEB_DIST
 from reflector_testkit.servers import running_server
+from tests.test_web import assert_accessible
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / ".cache" / "screenshots"
@@ -113,6 +114,7 @@ def test_sign_in_wrong_password_then_right_then_sign_out(page, server):
     assert "password is wrong" in alert.inner_text()
     assert _path(page) == "/sign-in?next=%2Frooms"
 
+    assert_accessible(page, "sign-in with a refused password")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "signin-1280-light.png"), full_page=True)
 

@@ -452,7 +452,8 @@ export function SpeakerName(props: {
   speaker: number;
   name: string;
   participant: Participant | undefined;
-  onSaved: () => void;
+  /** The participant as it was (none: the name is new) and as it is now. */
+  onSaved: (before: Participant | undefined, after: Participant) => void;
 }) {
   const { transcriptId, speaker, name, participant, onSaved } = props;
   const [editing, setEditing] = useState(false);
@@ -497,6 +498,7 @@ export function SpeakerName(props: {
         event.preventDefault();
         const value = draft.trim();
         if (!value) return;
+        let saved: Participant | undefined;
         const ok = await save.run(async () => {
           const path = { transcript_id: transcriptId };
           const result = participant
@@ -508,11 +510,12 @@ export function SpeakerName(props: {
                 params: { path },
                 body: { name: value, speaker },
               });
+          saved = result.data;
           return outcome(result);
         });
-        if (ok) {
+        if (ok && saved) {
           setEditing(false);
-          onSaved();
+          onSaved(participant, saved);
         }
       }}
     >

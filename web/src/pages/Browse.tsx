@@ -13,7 +13,7 @@ import {
 import { useUserEvents } from "../api/events";
 import { Empty, ErrorMessage, Loading, StatusBadge } from "../components/common";
 import { RoomFilter } from "../components/RoomFilter";
-import { SearchIcon } from "../components/icons";
+import { RetryIcon, SearchIcon, TrashIcon } from "../components/icons";
 import { clock, dateTime, durationWords, STATUS_LABELS } from "../format";
 import { markdownText } from "../markdown";
 import { Link, type Location, navigate } from "../router";
@@ -35,6 +35,8 @@ interface Filters {
   status: TranscriptStatus | "";
   /** A room's id: only the transcripts recorded in it. */
   room: string;
+  /** The trash: transcripts moved there, to restore or delete for good. */
+  trash: boolean;
   page: number;
 }
 
@@ -45,6 +47,7 @@ function readFilters(query: URLSearchParams): Filters {
     q: (query.get("q") ?? "").trim(),
     status: (STATUSES as readonly string[]).includes(status) ? (status as TranscriptStatus) : "",
     room: (query.get("room") ?? "").slice(0, 64),
+    trash: query.get("trash") === "1",
     page: Number.isFinite(page) && page > 0 ? page : 1,
   };
 }
@@ -54,13 +57,14 @@ function urlOf(filters: Filters): string {
   if (filters.q) query.set("q", filters.q);
   if (filters.status) query.set("status", filters.status);
   if (filters.room) query.set("room", filters.room);
+  if (filters.trash) query.set("trash", "1");
   if (filters.page > 1) query.set("page", String(filters.page));
   const text = query.toString();
   return text ? `/?${text}` : "/";
 }
 
 async function load(filters: Filters): Promise<Results> {
-  if (filters.q) {
+  if (filters.q && !filters.trash) {
     const { data, error, response } = await api.GET("/v1/search", {
       params: { query: { q: filters.q, page: filters.page, size: PAGE_SIZE } },
     });
@@ -72,6 +76,7 @@ async function load(filters: Filters): Promise<Results> {
       query: {
         status: filters.status || null,
         room_id: filters.room || null,
+        deleted: filters.trash,
         sort: "-created_at",
         page: filters.page,
         size: PAGE_SIZE,
@@ -87,6 +92,9 @@ export function Browse({ location }: { location: Location }) {
   const [view, setView] = useState<View>({ state: "loading" });
   const [draft, setDraft] = useState(filters.q);
   const [announcement, setAnnouncement] = useState("");
+  // The last card action, said in words; a move to the trash can be undone from here.
+  const [notice, setNotice] = useState<Notice | null>(null);
+  const noticeRef = useRef<HTMLDivElement>(null);
   const [reloads, setReloads] = useState(0);
   const request = useRef(0);
   const shown = useRef(view);
@@ -95,8 +103,12 @@ export function Browse({ location }: { location: Location }) {
   const key = urlOf(filters);
   useEffect(() => setDraft(filters.q), [filters.q]);
   useEffect(() => {
-    document.title = filters.q ? `“${filters.q}” · Reflector` : "Transcripts · Reflector";
-  }, [filters.q]);
+    document.title = filters.trash
+      ? "Trash · Reflector"
+      : filters.q
+        ? `“${filters.q}” · Reflector`
+        : "Transcripts · Reflector";
+  }, [filters.q, filters.trash]);
 
   // `quiet` keeps what is shown while it re-reads (after an event), instead of a spinner.
   const refresh = (quiet: boolean) => {
@@ -137,13 +149,53 @@ export function Browse({ location }: { location: Location }) {
   useUserEvents({ onEvent, onReconnect: () => refresh(true) });
 
   const go = (next: Partial<Filters>) => navigate(urlOf({ ...filters, page: 1, ...next }));
+  useEffect(() => setNotice(null), [key]);
+
+  /** A card's action went through: say so, keep the focus on the page, read the list again. */
+  const onDone = (done: Notice) => {
+    setNotice(done);
+    // The card may be gone with the focus in it: the notice takes the focus instead.
+    requestAnimationFrame(() => noticeRef.current?.focus());
+    refresh(true);
+  };
 
   return (
     <section aria-labelledby="browse-heading">
-      <div class="page-head">
-        <h1 id="browse-heading">Transcripts</h1>
+      <div class="page-head page-head-row">
+        <h1 id="browse-heading">{filters.trash ? "Trash" : "Transcripts"}</h1>
+        {filters.trash ? (
+          <Link href="/">All transcripts</Link>
+        ) : (
+          <Link class="trash-link" href="/?trash=1">
+            <TrashIcon />
+            Trash
+          </Link>
+        )}
       </div>
-      <form
+      {filters.trash && (
+        <p class="hint">
+          Transcripts in the trash can be restored, or deleted for good with their audio.
+        </p>
+      )}
+      {notice && (
+        <div class="notice" role="status" tabIndex={-1} ref={noticeRef}>
+          <p>{notice.text}</p>
+          {notice.undo && (
+            <button
+              type="button"
+              class="small"
+              onClick={async () => {
+                const problem = await notice.undo!();
+                setNotice({ text: problem ?? "Restored." });
+                refresh(true);
+              }}
+            >
+              Undo
+            </button>
+          )}
+        </div>
+      )}
+      {!filters.trash && <form
         class="filters"
         role="search"
         onSubmit={(event) => {
@@ -196,8 +248,8 @@ export function Browse({ location }: { location: Location }) {
           describedBy={filters.q ? "status-note" : undefined}
           onChange={(room) => go({ room })}
         />
-      </form>
-      {filters.q && (
+      </form>}
+      {filters.q && !filters.trash && (
         <p class="search-summary">
           Results for <strong>“{filters.q}”</strong>{" "}
           <button type="button" class="link-button" onClick={() => go({ q: "" })}>
@@ -214,7 +266,7 @@ export function Browse({ location }: { location: Location }) {
       )}
       {view.state === "ready" && (
         <>
-          <ResultList results={view.results} filters={filters} />
+          <ResultList results={view.results} filters={filters} onDone={onDone} />
           <Pagination
             page={filters.page}
             pages={view.results.pages}
@@ -227,11 +279,14 @@ export function Browse({ location }: { location: Location }) {
   );
 }
 
-function ResultList({ results, filters }: { results: Results; filters: Filters }) {
+function ResultList(props: { results: Results; filters: Filters; onDone: (done: Notice) => void }) {
+  const { results, filters, onDone } = props;
   if (results.items.length === 0) {
     return (
       <Empty>
-        {filters.q ? (
+        {filters.trash ? (
+          <p>The trash is empty.</p>
+        ) : filters.q ? (
           <p>No transcript mentions “{filters.q}”.</p>
         ) : filters.room ? (
           <p>
@@ -272,7 +327,7 @@ function ResultList({ results, filters }: { results: Results; filters: Filters }
     );
   }
   return (
-    <ul class="cards" aria-label="Transcripts">
+    <ul class="cards" aria-label={filters.trash ? "Transcripts in the trash" : "Transcripts"}>
       {results.items.map((item) => (
         <li key={item.id} class="card" data-id={item.id}>
           <div class="card-row">
@@ -292,6 +347,7 @@ function ResultList({ results, filters }: { results: Results; filters: Filters }
             {item.source !== "file" && <span>{item.source === "live" ? "Live" : "Room"}</span>}
           </p>
           {item.short_summary && <p class="card-summary">{markdownText(item.short_summary)}</p>}
+          <CardActions item={item} trash={filters.trash} onDone={onDone} />
         </li>
       ))}
     </ul>
@@ -320,5 +376,157 @@ function Pagination(props: {
         Next
       </button>
     </nav>
+  );
+}
+
+interface Notice {
+  text: string;
+  /** Takes the action back; null when it went through, else the problem in words. */
+  undo?: () => Promise<string | null>;
+}
+
+type Asking = null | "reprocess" | "destroy";
+
+const REPROCESSABLE = new Set(["ended", "error"]);
+
+async function restore(id: string): Promise<string | null> {
+  const { error, response } = await api.POST("/v1/transcripts/{transcript_id}/restore", {
+    params: { path: { transcript_id: id } },
+  });
+  return response.ok ? null : problemText(error, response);
+}
+
+/** A card's own actions: process again and move to the trash; in the trash, restore and
+ * delete for good. The two that cannot be taken back ask first. */
+function CardActions(props: { item: Transcript; trash: boolean; onDone: (done: Notice) => void }) {
+  const { item, trash, onDone } = props;
+  const [asking, setAsking] = useState<Asking>(null);
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const confirm = useRef<HTMLButtonElement>(null);
+  const title = item.title || item.name || "Untitled transcript";
+  useEffect(() => {
+    if (asking) confirm.current?.focus();
+  }, [asking]);
+
+  const act = async (work: () => Promise<{ error?: unknown; response: Response }>, done: Notice) => {
+    setBusy(true);
+    setProblem(null);
+    let failed: string | null;
+    try {
+      const { error, response } = await work();
+      failed = response.ok ? null : problemText(error, response);
+    } catch {
+      failed = "The server could not be reached. Check that it is running, then try again.";
+    }
+    setBusy(false);
+    if (failed) {
+      setProblem(failed);
+      return;
+    }
+    setAsking(null);
+    onDone(done);
+  };
+  const path = { params: { path: { transcript_id: item.id } } };
+  const hidden = <span class="visually-hidden"> “{title}”</span>;
+
+  if (asking) {
+    const destroy = asking === "destroy";
+    return (
+      <div
+        class={destroy ? "confirm" : "confirm confirm-neutral"}
+        role="group"
+        aria-label={destroy ? "Confirm deletion" : "Confirm processing"}
+      >
+        <p>
+          {destroy
+            ? `Delete “${title}” for good, with its audio? This cannot be undone.`
+            : `Process “${title}” again? Its text, speakers, topics and summary are made anew.`}
+        </p>
+        <div class="actions">
+          <button
+            ref={confirm}
+            type="button"
+            class={destroy ? "danger" : "primary"}
+            disabled={busy}
+            onClick={() =>
+              destroy
+                ? act(
+                    () =>
+                      api.DELETE("/v1/transcripts/{transcript_id}", {
+                        params: { path: { transcript_id: item.id }, query: { permanent: true } },
+                      }),
+                    { text: `“${title}” was deleted for good.` },
+                  )
+                : act(() => api.POST("/v1/transcripts/{transcript_id}/process", path), {
+                    text: `“${title}” is being processed again.`,
+                  })
+            }
+          >
+            {destroy ? "Delete for good" : "Process again"}
+          </button>
+          <button type="button" onClick={() => setAsking(null)}>
+            Cancel
+          </button>
+        </div>
+        {problem && (
+          <p class="field-error" role="alert">
+            {problem}
+          </p>
+        )}
+      </div>
+    );
+  }
+  return (
+    <div class="card-actions">
+      {trash ? (
+        <>
+          <button
+            type="button"
+            class="small"
+            disabled={busy}
+            onClick={() =>
+              act(() => api.POST("/v1/transcripts/{transcript_id}/restore", path), {
+                text: `“${title}” was restored.`,
+              })
+            }
+          >
+            Restore{hidden}
+          </button>
+          <button type="button" class="small danger-outline" onClick={() => setAsking("destroy")}>
+            <TrashIcon />
+            Delete for good{hidden}
+          </button>
+        </>
+      ) : (
+        <>
+          {REPROCESSABLE.has(item.status) && item.has_audio && !item.audio_deleted && (
+            <button type="button" class="small" onClick={() => setAsking("reprocess")}>
+              <RetryIcon />
+              Process again{hidden}
+            </button>
+          )}
+          <button
+            type="button"
+            class="small"
+            disabled={busy}
+            onClick={() =>
+              act(() => api.DELETE("/v1/transcripts/{transcript_id}", path), {
+                text: `“${title}” was moved to the trash.`,
+                undo: () => restore(item.id),
+              })
+            }
+          >
+            <TrashIcon />
+            Move to trash{hidden}
+          </button>
+        </>
+      )}
+      {problem && (
+        <p class="field-error" role="alert">
+          {problem}
+        </p>
+      )}
+    </div>
   );
 }

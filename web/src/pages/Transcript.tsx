@@ -27,6 +27,7 @@ import {
 } from "../components/edit";
 import { BackIcon, ChevronIcon, DownloadIcon, PlayIcon } from "../components/icons";
 import { type Lane, Player, type PlayerHandle } from "../components/Player";
+import { SpeakerTools, UndoBar, useUndo } from "../components/speakers";
 import { clock, dateTime, durationWords, speakerLabel } from "../format";
 import { Link } from "../router";
 import { ProcessingView } from "./Processing";
@@ -206,6 +207,7 @@ function TranscriptView(props: {
   const player = useRef<PlayerHandle | null>(null);
   const text = useRef<HTMLOListElement>(null);
   const shownWord = useRef(-1);
+  const undo = useUndo();
 
   const byspeaker = new Map<number, Participant>();
   for (const participant of participants) {
@@ -248,6 +250,46 @@ function TranscriptView(props: {
     if (selection && !selection.isCollapsed) return; // selecting text is not a click on a word
     const word = (event.target as HTMLElement).closest<HTMLElement>("[data-t]");
     if (word) player.current?.seek(Number(word.dataset.t), true);
+  };
+
+  const editable = transcript.status === "ended" && !transcript.shared_with_me;
+  const path = { transcript_id: transcript.id };
+  /** A speaker's new name, and how to take it back: the old name, or no participant at all. */
+  const onRenamed = (before: Participant | undefined, after: Participant) => {
+    const old = before?.name ?? speakerLabel(after.speaker);
+    undo.push({
+      label: `${old} renamed to ${after.name}`,
+      revert: async () => {
+        // A later change taken back (a merge) may have made the participant anew: found again
+        // by its speaker.
+        const listed = await api.GET("/v1/transcripts/{transcript_id}/participants", {
+          params: { path },
+        });
+        if (!listed.data) return problemText(listed.error, listed.response);
+        const now =
+          listed.data.find((p) => p.id === after.id) ??
+          listed.data.find((p) => after.speaker !== null && p.speaker === after.speaker);
+        const result = !now
+          ? before
+            ? await api.POST("/v1/transcripts/{transcript_id}/participants", {
+                params: { path },
+                body: { name: before.name, speaker: after.speaker },
+              })
+            : null
+          : before
+            ? await api.PATCH("/v1/transcripts/{transcript_id}/participants/{participant_id}", {
+                params: { path: { ...path, participant_id: now.id } },
+                body: { name: before.name },
+              })
+            : await api.DELETE("/v1/transcripts/{transcript_id}/participants/{participant_id}", {
+                params: { path: { ...path, participant_id: now.id } },
+              });
+        if (result && !result.response.ok) return problemText(result.error, result.response);
+        onReload();
+        return null;
+      },
+    });
+    onReload();
   };
 
   let wordIndex = 0;
@@ -349,12 +391,27 @@ function TranscriptView(props: {
                     speaker={speaker}
                     name={nameOfSpeaker(speaker)}
                     participant={byspeaker.get(speaker)}
-                    onSaved={onReload}
+                    onSaved={onRenamed}
                   />
                 </li>
               ))}
             </ul>
           )}
+          {editable && segments.length > 0 && (
+            <SpeakerTools
+              transcriptId={transcript.id}
+              segments={segments}
+              words={words}
+              speakers={speakers}
+              participants={participants}
+              nameOfSpeaker={nameOfSpeaker}
+              text={text}
+              undo={undo}
+              onSegments={(changed) => onChange({ segments: changed })}
+              onReload={onReload}
+            />
+          )}
+          <UndoBar undo={undo} />
           {playable && segments.length > 0 && (
             <p class="hint">Click a word to play the recording from there.</p>
           )}
