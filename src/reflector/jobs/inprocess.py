@@ -10,7 +10,6 @@ abandoned uploads) every ``job_sweep_seconds``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -29,8 +28,13 @@ from reflector.jobs.recovery import ACTIVE_STATUSES
 from reflector.jobs.runner import JobDeps, run_job, worker_id
 from reflector.pipelines.recordings import poll_recordings
 from reflector.pipelines.registry import PIPELINES
+from reflector.shutdown import finish_or_cancel, wait_for_event
 
 log = structlog.get_logger(__name__)
+
+STOP_GRACE_SECONDS = 30.0
+"""How long a stop waits for a periodic round in progress (a calendar fetch, a queue poll,
+webhook deliveries in flight, each bounded by its own timeouts) before cancelling it."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -67,16 +71,21 @@ class InProcessRunner:
         """Jobs in the queue or running here, so a sweep does not queue one twice."""
         self._recordings_polled = float("-inf")
         """When (monotonic seconds) the platforms were last asked for recent recordings."""
+        self._stop = asyncio.Event()
+        """Set by :meth:`stop`: the periodic loops end between two rounds (see ``shutdown``)."""
+        self._periodic: list[asyncio.Task] = []
 
     async def start(self) -> None:
         for job_id in await self._jobs_to_resume():
             self._enqueue(job_id)
         self.tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
-        self.tasks.append(asyncio.create_task(self._housekeeping()))
-        # Webhook deliveries: a loop of their own, since they are due within a second.
-        self.tasks.append(
-            asyncio.create_task(run_webhook_sender(self.deps.sessions, self.deps.settings))
-        )
+        self._periodic = [
+            asyncio.create_task(self._housekeeping()),
+            # Webhook deliveries: a loop of their own, since they are due within a second.
+            asyncio.create_task(
+                run_webhook_sender(self.deps.sessions, self.deps.settings, self._stop)
+            ),
+        ]
 
     async def _jobs_to_resume(self) -> list[str]:
         """Queued jobs, and running ones that no live runner holds; the leases of this
@@ -135,8 +144,7 @@ class InProcessRunner:
     async def _housekeeping(self) -> None:
         settings = self.deps.settings
         staging = UploadStaging.in_data_dir(settings.data_dir)
-        while True:
-            await asyncio.sleep(settings.job_sweep_seconds)
+        while not await wait_for_event(self._stop, settings.job_sweep_seconds):
             try:
                 for job_id in await self._expired_jobs():
                     log.warning("job_requeued", job=job_id)
@@ -191,11 +199,11 @@ class InProcessRunner:
         await self.queue.join()
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the periodic loops between two rounds (cancelled only when a round outlasts
+        ``STOP_GRACE_SECONDS``) and cancel the workers (a job is resumed at the next start)."""
+        self._stop.set()
+        await finish_or_cancel(self._periodic, STOP_GRACE_SECONDS)
+        await finish_or_cancel(self.tasks, 0.0)
 
 
 def _as_aware(moment: datetime) -> datetime:

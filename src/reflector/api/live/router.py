@@ -55,6 +55,7 @@ from reflector.api.live.webrtc import LivePeer, OfferError, close_peers
 from reflector.api.problems import Problem, problem_response
 from reflector.api.schemas import validation_details
 from reflector.api.state import AppState
+from reflector.shutdown import finish_or_cancel
 
 SHUTDOWN_WAIT_SECONDS = 30.0
 """At shutdown, how long open sessions get to store their audio and queue their jobs."""
@@ -73,7 +74,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     if preload is not None:
         preload.cancel()
-    state.live.watcher.cancel()
+    state.live.stopping.set()  # the sweep ends between two rounds, never mid-query
     # Before the app closes its database and job runner: end every WebRTC peer, then let the
     # sessions (WebRTC and WebSocket) keep their audio and queue its processing.
     await close_peers(state.live.peers)
@@ -82,6 +83,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.sleep(0)  # wrap-ups started by the closes are scheduled, not yet created
     while (tasks := set(state.live.tasks)) and loop.time() < deadline:
         await asyncio.wait(tasks, timeout=deadline - loop.time())
+    await finish_or_cancel([state.live.watcher], deadline - loop.time())
 
 
 router = APIRouter(tags=["live"], lifespan=_lifespan)

@@ -43,3 +43,5 @@ class LiveRuntime:
     """Transcripts whose stream runs in this process (never taken for a gone server's)."""
     watcher: asyncio.Task[None] | None = None
     """Looks for streams whose server is gone and processes their stored audio."""
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set at shutdown: the watcher ends between two sweeps (see ``reflector.shutdown``)."""

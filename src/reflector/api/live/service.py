@@ -37,6 +37,7 @@ from reflector.jobs.inprocess import previous_process
 from reflector.jobs.runner import worker_id
 from reflector.live.session import LiveSession, TimedLiveUpdate
 from reflector.live.streaming import LiveOptions, StreamingTranscriber
+from reflector.shutdown import finish_or_cancel, wait_for_event
 from reflector.vad import shared_vad
 
 log = structlog.get_logger(__name__)
@@ -115,6 +116,7 @@ class LiveStream:
     spool: LiveSpool
     outbox: LiveOutbox
     heartbeat: asyncio.Task[None]
+    heartbeat_stop: asyncio.Event
 
     @property
     def received_seconds(self) -> float:
@@ -160,9 +162,10 @@ async def start_session(
     state.live.recording.add(transcript_id)
     await _write_owner(state, transcript_id)
     spool = LiveSpool(state.blobs, transcript_id)
-    heartbeat = asyncio.create_task(_beat(state, transcript_id))
+    heartbeat_stop = asyncio.Event()
+    heartbeat = asyncio.create_task(_beat(state, transcript_id, heartbeat_stop))
     session = LiveSession(transcriber, on_update, keep_audio=False)
-    return LiveStream(transcript_id, session, spool, outbox, heartbeat)
+    return LiveStream(transcript_id, session, spool, outbox, heartbeat, heartbeat_stop)
 
 
 def _owner_key(transcript_id: str) -> str:
@@ -178,9 +181,8 @@ async def _write_owner(state: AppState, transcript_id: str) -> None:
         log.warning("live_owner_not_stored", transcript=transcript_id, error=str(error)[:300])
 
 
-async def _beat(state: AppState, transcript_id: str) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
+async def _beat(state: AppState, transcript_id: str, stop: asyncio.Event) -> None:
+    while not await wait_for_event(stop, HEARTBEAT_SECONDS):
         try:
             async with state.sessions() as session:
                 await repository.touch_recording(session, transcript_id)
@@ -233,7 +235,8 @@ async def wrap_up(state: AppState, transcript_id: str, stream: LiveStream | None
         except TimeoutError:
             log.error("live_audio_not_all_stored", transcript=transcript_id)
     finally:
-        stream.heartbeat.cancel()
+        stream.heartbeat_stop.set()  # between two beats: never cut off mid-write
+        await finish_or_cancel([stream.heartbeat], HEARTBEAT_SECONDS)
         stream.spool.abandon()
         state.live.recording.discard(transcript_id)
     # Should this fail (the database is away), the transcript stays ``recording`` without a
@@ -312,14 +315,16 @@ def _aware(moment: datetime) -> datetime:
 
 
 async def watch_streams(state: AppState) -> None:
-    """Recover gone streams now, then every :data:`SWEEP_SECONDS`, until cancelled."""
+    """Recover gone streams now, then every :data:`SWEEP_SECONDS`, until
+    ``state.live.stopping`` is set."""
     started = utcnow()
     while True:
         try:
             await recover_streams(state, started)
         except Exception:  # the database is away: the next sweep
             log.exception("live_stream_sweep_failed")
-        await asyncio.sleep(SWEEP_SECONDS)
+        if await wait_for_event(state.live.stopping, SWEEP_SECONDS):
+            return
 
 
 def background(state: AppState, coroutine: Coroutine[Any, Any, None]) -> asyncio.Future[None]:

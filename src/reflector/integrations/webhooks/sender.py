@@ -43,6 +43,7 @@ from reflector.integrations.webhooks.retry import (
 )
 from reflector.integrations.webhooks.signing import SIGNATURE_HEADER, signature_header
 from reflector.settings import Settings
+from reflector.shutdown import wait_for_event
 
 log = structlog.get_logger(__name__)
 
@@ -342,12 +343,14 @@ class WebhookSender:
                 break
         return total
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         """Keep up to ``concurrency`` deliveries in flight, looking for due ones every
-        ``webhook_poll_seconds`` when idle."""
+        ``webhook_poll_seconds`` when idle, until ``stop`` is set (then the deliveries in
+        flight end on their own, within their timeouts) or the task is cancelled."""
+        stop = stop or asyncio.Event()
         running: set[asyncio.Task] = set()
         try:
-            while True:
+            while not stop.is_set():
                 free = self.concurrency - len(running)
                 claimed: list[str] = []
                 if free > 0:
@@ -362,7 +365,9 @@ class WebhookSender:
                 if len(running) >= self.concurrency:
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 elif not claimed:
-                    await asyncio.sleep(self.settings.webhook_poll_seconds)
+                    await wait_for_event(stop, self.settings.webhook_poll_seconds)
+            if running:
+                await asyncio.wait(running, timeout=self.total_timeout)
         finally:
             for task in running:
                 task.cancel()
@@ -372,9 +377,12 @@ class WebhookSender:
             await self.aclose()
 
 
-async def run_sender(sessions: async_sessionmaker, settings: Settings) -> None:
-    """The server's sending loop (the in-process job backend), until cancelled."""
-    await WebhookSender(sessions, settings).run_forever()
+async def run_sender(
+    sessions: async_sessionmaker, settings: Settings, stop: asyncio.Event | None = None
+) -> None:
+    """The server's sending loop (the in-process job backend), until ``stop`` is set or it
+    is cancelled."""
+    await WebhookSender(sessions, settings).run_forever(stop)
 
 
 async def drain_due(sessions: async_sessionmaker, settings: Settings, seconds: float) -> int:
