@@ -88,3 +88,14 @@ def _scenario(settings, piper_clip) -> None:
     assert counts["SEGMENTS"] == first_counts["SEGMENTS"] + 1
     assert counts["FINAL_TITLE"] == first_counts["FINAL_TITLE"] + 1
     assert after == before
+
+
+def test_the_background_loops_end_on_their_own_when_the_server_stops(tmp_path):
+    """Stopped between two rounds, never cancelled mid-query (a query cut off on SQLite can
+    leave its connection's close waiting forever, and the process never exits)."""
+    with running_client(server_settings(tmp_path, None, live_preload=False)) as client:
+        state = client.app.state.reflector
+        assert client.get("/healthz").status_code == 200
+        loops = [state.live.watcher, *state.runner._periodic]
+        assert len(loops) == 3 and not any(loop.done() for loop in loops)
+    assert all(loop.done() and not loop.cancelled() for loop in loops)
