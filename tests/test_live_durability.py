@@ -260,3 +260,45 @@ def test_pieces_are_numbered_in_order(tmp_path):
     assert keys == ["000001.pcm", "000002.pcm", "000003.pcm", "000004.pcm"]
     back = decode_file(tmp_path / "out.wav").samples
     assert np.abs(back - audio).max() < 1e-3
+
+
+@pytest.mark.slow
+def test_a_stream_whose_transcript_is_deleted_ends_and_keeps_nothing(tmp_path, piper_clip):
+    data = tmp_path / "data"
+    data.mkdir()
+    pcm = _pcm(decode_file(piper_clip.path).samples)
+    step = int(CHUNK_SECONDS * SAMPLE_RATE) * 2
+
+    async def record_then_delete(url: str, base: str, tid: str) -> list[dict]:
+        received: list[dict] = []
+        async with websockets.connect(url, max_size=None) as socket:
+
+            async def listen() -> None:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for message in socket:
+                        received.append(json.loads(message))
+
+            listener = asyncio.create_task(listen())
+            await socket.send(json.dumps({"type": "config", "sample_rate": 16000}))
+            for first in range(0, 30 * step, step):  # 3 s of speech
+                await socket.send(pcm[first : first + step])
+            await asyncio.sleep(1.0)  # its first pieces are stored
+            async with httpx.AsyncClient() as client:
+                answer = await client.delete(f"{base}/v1/transcripts/{tid}?permanent=true")
+                assert answer.status_code == 204, answer.text
+            with contextlib.suppress(websockets.ConnectionClosed):
+                for first in range(30 * step, len(pcm), step):
+                    await socket.send(pcm[first : first + step])
+                    await asyncio.sleep(0.02)
+            await listener  # the server closes the connection
+        return received
+
+    with running_server(data, None, LIGHT) as server:
+        tid, url = _new_live_transcript(server, "deleted while recording")
+        received = asyncio.run(asyncio.wait_for(record_then_delete(url, server.base_url, tid), 60))
+        errors = [m for m in received if m.get("type") == "error"]
+        assert [e["code"] for e in errors] == ["transcript-deleted"], received
+        assert not any(m.get("type") == "stopped" for m in received)
+        assert httpx.get(f"{server.base_url}/v1/transcripts/{tid}").status_code == 404
+    folder = data / "blobs" / "transcripts" / tid
+    assert not folder.exists() or not any(p.is_file() for p in folder.rglob("*"))

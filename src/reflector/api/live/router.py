@@ -42,6 +42,7 @@ from reflector.api.live.pcm import AudioFormatError, decode_pcm
 from reflector.api.live.schemas import LiveConfig, WebRtcAnswer, WebRtcOffer
 from reflector.api.live.service import (
     LiveStream,
+    TranscriptDeletedDuringStream,
     background,
     check_stream_limit,
     check_translation,
@@ -127,7 +128,7 @@ async def record_ws(websocket: WebSocket, transcript_id: str) -> None:
         # cancelled connection cannot take down with it.
         finishing = background(state, wrap_up(state, transcript_id, session))
     await finishing
-    if session is not None:
+    if session is not None and not session.deleted.is_set():
         await _send_quietly(websocket, {"type": "stopped", "duration": session.received_seconds})
     with contextlib.suppress(Exception):
         await websocket.close()
@@ -184,6 +185,8 @@ async def _run_webrtc(
             state, transcript_id, offer.language, peer.send, offer.translate_to
         )
         await peer.stream(session.feed)
+    except TranscriptDeletedDuringStream as error:
+        await peer.send({"type": "error", "code": "transcript-deleted", "message": str(error)})
     except Exception as error:  # nobody awaits this task: say it here, and tell the client
         log.exception("live_webrtc_failed", transcript_id=transcript_id)
         await peer.send({"type": "error", "code": "session-failed", "message": str(error)})
@@ -191,7 +194,7 @@ async def _run_webrtc(
         finishing = background(state, wrap_up(state, transcript_id, session))
     try:
         await finishing
-        if session is not None:
+        if session is not None and not session.deleted.is_set():
             await peer.send({"type": "stopped", "duration": session.received_seconds})
             await asyncio.sleep(0.1)  # the data channel delivers before the connection closes
     finally:
@@ -250,7 +253,11 @@ async def _stream(websocket: WebSocket, session: LiveStream, config: LiveConfig)
             except AudioFormatError as error:
                 await _send_error(websocket, "bad-audio", str(error))
                 continue
-            await session.feed(samples)
+            try:
+                await session.feed(samples)
+            except TranscriptDeletedDuringStream as error:
+                await _send_error(websocket, "transcript-deleted", str(error))
+                return
         elif message.get("text") is not None:
             try:
                 command = json.loads(message["text"])

@@ -43,5 +43,14 @@ class LiveRuntime:
     """Transcripts whose stream runs in this process (never taken for a gone server's)."""
     watcher: asyncio.Task[None] | None = None
     """Looks for streams whose server is gone and processes their stored audio."""
+    deleted: dict[str, asyncio.Event] = field(default_factory=dict)
+    """For each stream of this process, set when its transcript is deleted for good: the
+    stream ends, and nothing it received is kept."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set at shutdown: the watcher ends between two sweeps (see ``reflector.shutdown``)."""
+
+    def transcript_deleted(self, transcript_id: str) -> None:
+        """End the stream of ``transcript_id`` here, if it has one (a permanent delete)."""
+        signal = self.deleted.get(transcript_id)
+        if signal is not None:
+            signal.set()

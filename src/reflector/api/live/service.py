@@ -30,9 +30,10 @@ from reflector.api.state import AppState
 from reflector.api.uploads.service import start_processing
 from reflector.blobs import BlobNotFound
 from reflector.db import repository
-from reflector.db.tables import utcnow
+from reflector.db.tables import TranscriptRow, utcnow
 from reflector.domain.events import LiveTopicData, LiveWordsData, TopicEvent, TranscriptWordsEvent
 from reflector.domain.status import TranscriptStatus
+from reflector.errors import ReflectorError
 from reflector.jobs.inprocess import previous_process
 from reflector.jobs.runner import worker_id
 from reflector.live.session import LiveSession, TimedLiveUpdate
@@ -117,15 +118,25 @@ class LiveStream:
     outbox: LiveOutbox
     heartbeat: asyncio.Task[None]
     heartbeat_stop: asyncio.Event
+    deleted: asyncio.Event
+    """Set when the transcript is deleted for good while the stream runs."""
 
     @property
     def received_seconds(self) -> float:
         return self.session.received_seconds
 
     async def feed(self, samples: np.ndarray) -> None:
+        """Store, then decode ``samples``; :class:`TranscriptDeletedDuringStream` once the
+        transcript is gone (nothing more is stored for it)."""
+        if self.deleted.is_set():
+            raise TranscriptDeletedDuringStream("the transcript was deleted during the stream")
         # Kept first: the audio is safe whatever the decoder does with it.
         self.spool.add(samples)
         await self.session.feed(samples)
+
+
+class TranscriptDeletedDuringStream(ReflectorError):
+    """The transcript of a running live stream was deleted for good: the stream ends."""
 
 
 async def start_session(
@@ -163,9 +174,10 @@ async def start_session(
     await _write_owner(state, transcript_id)
     spool = LiveSpool(state.blobs, transcript_id)
     heartbeat_stop = asyncio.Event()
-    heartbeat = asyncio.create_task(_beat(state, transcript_id, heartbeat_stop))
+    deleted = state.live.deleted[transcript_id] = asyncio.Event()
+    heartbeat = asyncio.create_task(_beat(state, transcript_id, heartbeat_stop, deleted))
     session = LiveSession(transcriber, on_update, keep_audio=False)
-    return LiveStream(transcript_id, session, spool, outbox, heartbeat, heartbeat_stop)
+    return LiveStream(transcript_id, session, spool, outbox, heartbeat, heartbeat_stop, deleted)
 
 
 def _owner_key(transcript_id: str) -> str:
@@ -181,12 +193,19 @@ async def _write_owner(state: AppState, transcript_id: str) -> None:
         log.warning("live_owner_not_stored", transcript=transcript_id, error=str(error)[:300])
 
 
-async def _beat(state: AppState, transcript_id: str, stop: asyncio.Event) -> None:
+async def _beat(
+    state: AppState, transcript_id: str, stop: asyncio.Event, deleted: asyncio.Event
+) -> None:
+    """Mark the stream alive every :data:`HEARTBEAT_SECONDS`; set ``deleted`` when its
+    transcript is gone (deleted for good through another server)."""
     while not await wait_for_event(stop, HEARTBEAT_SECONDS):
         try:
             async with state.sessions() as session:
-                await repository.touch_recording(session, transcript_id)
+                alive = await repository.touch_recording(session, transcript_id)
                 await session.commit()
+                if not alive and await session.get(TranscriptRow, transcript_id) is None:
+                    deleted.set()
+                    return
         except Exception as error:  # the database blinks: the next beat will do
             log.warning("live_heartbeat_failed", transcript=transcript_id, error=str(error)[:300])
 
@@ -217,6 +236,9 @@ async def wrap_up(state: AppState, transcript_id: str, stream: LiveStream | None
     if stream is None:
         await release(state, transcript_id)
         return
+    if stream.deleted.is_set():
+        await _drop_deleted(state, stream)
+        return
     try:
         try:
             await stream.session.close()
@@ -239,9 +261,32 @@ async def wrap_up(state: AppState, transcript_id: str, stream: LiveStream | None
         await finish_or_cancel([stream.heartbeat], HEARTBEAT_SECONDS)
         stream.spool.abandon()
         state.live.recording.discard(transcript_id)
+        state.live.deleted.pop(transcript_id, None)
     # Should this fail (the database is away), the transcript stays ``recording`` without a
     # heartbeat and a server's sweep processes the stored audio later.
     await process_spooled(state, transcript_id)
+
+
+async def _drop_deleted(state: AppState, stream: LiveStream) -> None:
+    """End a stream whose transcript was deleted for good: decoding stops, and what was
+    stored since the delete goes too."""
+    transcript_id = stream.transcript_id
+    try:
+        stream.spool.abandon()
+        stream.heartbeat_stop.set()
+        await finish_or_cancel([stream.heartbeat], HEARTBEAT_SECONDS)
+        try:
+            await stream.session.close()
+        except Exception:
+            log.exception("live_decoding_failed", transcript=transcript_id)
+        translation = state.live.translations.pop(transcript_id, None)
+        if translation is not None:  # its listeners hear that the session is over
+            await translation.close()
+    finally:
+        state.live.recording.discard(transcript_id)
+        state.live.deleted.pop(transcript_id, None)
+        await state.blobs.delete_prefix(f"transcripts/{transcript_id}/")
+    log.info("live_stream_of_deleted_transcript_ended", transcript=transcript_id)
 
 
 async def process_spooled(state: AppState, transcript_id: str) -> None:

@@ -159,6 +159,7 @@ async def delete_transcript(
             row = await owned_transcript(session, transcript_id, user, deleted=True)
         uploads = await repository.destroy_transcript(session, row)
         await session.commit()
+        state.live.transcript_deleted(transcript_id)  # its live stream here, if any, ends
         # A job still running for it stops at its next write and removes what it wrote since.
         await state.blobs.delete_prefix(f"transcripts/{transcript_id}/")
         staged = UploadStaging.in_data_dir(state.settings.data_dir)
@@ -193,9 +194,13 @@ async def segments(session: AsyncSession, transcript_id: str) -> list[SegmentOut
 
 
 async def topics(session: AsyncSession, transcript_id: str) -> list[TopicOut]:
+    found = await repository.load_topics(session, transcript_id)
+    if not found:
+        # A long meeting's segments take a while to read: not for an empty answer.
+        return []
     loaded = await repository.load_segments(session, transcript_id)
     result = []
-    for topic in await repository.load_topics(session, transcript_id):
+    for topic in found:
         covered = list(range(topic.first_segment, min(topic.last_segment + 1, len(loaded))))
         words = [w for i in covered for w in loaded[i].words]
         per_speaker: dict[str, list[Word]] = {}
