@@ -41,6 +41,7 @@ def test_server_info_names_models_and_limits_without_secrets(tmp_path):
         "upload_chunk_bytes": 4 * 1024**2,
         "max_audio_seconds": settings.max_audio_seconds,
     }
+    assert body["integrations"] == {"zulip": False}  # no bot set up
     # Where models live and how remote ones are reached stays on the server.
     for private in ("sk-very-secret", "10.1.2.3", str(tmp_path)):
         assert private not in answer.text

@@ -1710,6 +1710,14 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /**
+         * IntegrationsOut
+         * @description Which integrations an administrator has set up (never their addresses or keys).
+         */
+        IntegrationsOut: {
+            /** Zulip */
+            zulip: boolean;
+        };
         /** JobOut */
         JobOut: {
             /** Id */
@@ -2479,6 +2487,7 @@ export interface components {
             version: string;
             models: components["schemas"]["ModelsOut"];
             limits: components["schemas"]["LimitsOut"];
+            integrations: components["schemas"]["IntegrationsOut"];
         };
         /** ShortSummaryData */
         ShortSummaryData: {

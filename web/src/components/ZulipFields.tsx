@@ -3,6 +3,7 @@
 // set up, wrong credentials, unreachable), with the server's reason in words.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, problemText, type Schemas } from "../api/client";
+import { serverInfo } from "../api/server";
 import "../webhooks.css";
 
 type Stream = Schemas["ZulipStreamOut"];
@@ -16,6 +17,11 @@ type Topics =
   | { state: "none" }
   | { state: "ready"; streamId: number; names: string[] }
   | { state: "error"; streamId: number; message: string };
+
+/** What the server answers `/v1/zulip/streams` where no bot is set up (422). */
+const NOT_SET_UP =
+  "Zulip is not set up on this server: set REFLECTOR_ZULIP_SITE, REFLECTOR_ZULIP_BOT_EMAIL " +
+  "and REFLECTOR_ZULIP_API_KEY";
 
 /** A message from the server as a sentence of the hint. */
 function sentence(text: string): string {
@@ -60,6 +66,19 @@ export function ZulipFields(props: {
     // Asking again keeps the last answer (and the button) until the new one is in.
     setStreams((old) => (old.state === "error" ? old : { state: "loading" }));
     setAsking(true);
+    // Where no bot is set up (as `/v1/server` says), Zulip is not asked: the answer is known.
+    const configured = serverInfo().then(
+      (info) => info.integrations.zulip,
+      () => true, // unknown: ask, and say what Zulip answers
+    );
+    configured.then((zulip) =>
+      zulip
+        ? askStreams()
+        : setStreams({ state: "error", message: NOT_SET_UP, retry: false }),
+    ).finally(() => setAsking(false));
+  }, [reloads]);
+
+  const askStreams = () =>
     api.GET("/v1/zulip/streams").then(
       ({ data, error, response }) =>
         setStreams(
@@ -73,8 +92,7 @@ export function ZulipFields(props: {
               },
         ),
       () => setStreams({ state: "error", message: problemText(undefined), retry: true }),
-    ).finally(() => setAsking(false));
-  }, [reloads]);
+    );
 
   useEffect(() => {
     if (!asking && retried.current) {

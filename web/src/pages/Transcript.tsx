@@ -1,7 +1,7 @@
 // One transcript: its processing while it runs; then the player, title, summaries, action
 // items, topics, the text by speaker (click a word to play from there), sharing and exports.
-import { Fragment } from "preact";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { Component, Fragment, type RefObject } from "preact";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import {
   type ActionItem,
   api,
@@ -217,10 +217,15 @@ function TranscriptView(props: {
   const speakers = [
     ...new Set(segments.map((s) => s.speaker).filter((s): s is number => s !== null)),
   ].sort((a, b) => a - b);
-  const nameOf = (segment: Segment) =>
-    segment.speaker === null
-      ? speakerLabel(null, segment.speaker_name)
-      : (byspeaker.get(segment.speaker)?.name ?? speakerLabel(segment.speaker, segment.speaker_name));
+  // The same function while the participants stay: the text's pieces redraw only when it changes.
+  const nameOf = useMemo(
+    () => (segment: Segment) =>
+      segment.speaker === null
+        ? speakerLabel(null, segment.speaker_name)
+        : (byspeaker.get(segment.speaker)?.name ??
+          speakerLabel(segment.speaker, segment.speaker_name)),
+    [participants],
+  );
 
   // Every word in order, numbered as the page numbers their elements (`data-w`).
   const words = useMemo(() => {
@@ -292,7 +297,6 @@ function TranscriptView(props: {
     onReload();
   };
 
-  let wordIndex = 0;
   return (
     <>
       <header class="transcript-head">
@@ -418,43 +422,14 @@ function TranscriptView(props: {
           {segments.length === 0 ? (
             <p class="hint">No words yet.</p>
           ) : (
-            <ol class={`segments${playable ? " playable" : ""}`} ref={text} onClick={onTextClick}>
-              {turns(segments).map((turn) => {
-                const first = turn[0]!;
-                const colour = first.speaker === null ? "none" : first.speaker % SPEAKER_COLOURS;
-                return (
-                  <li key={first.index} class={`segment spk-${colour}`}>
-                    <div class="segment-head">
-                      <span class="speaker-name">{nameOf(first)}</span>
-                      <TimeButton seconds={first.start} enabled={playable} player={player} />
-                    </div>
-                    <p class="segment-text">
-                      {turn.map((segment, i) => {
-                        if (segment.words.length === 0) {
-                          return (
-                            <span key={segment.index} data-w={wordIndex++} data-t={segment.start}>
-                              {i > 0 ? " " : ""}
-                              {segment.text.trim()}
-                            </span>
-                          );
-                        }
-                        return segment.words.map((word, j) => {
-                          const [space, body] = split(word.text, i === 0 && j === 0, j === 0);
-                          return (
-                            <Fragment key={`${segment.index}-${j}`}>
-                              {space}
-                              <span class="word" data-w={wordIndex++} data-t={word.start}>
-                                {body}
-                              </span>
-                            </Fragment>
-                          );
-                        });
-                      })}
-                    </p>
-                  </li>
-                );
-              })}
-            </ol>
+            <TranscriptText
+              segments={segments}
+              nameOf={nameOf}
+              playable={playable}
+              player={player}
+              text={text}
+              onClick={onTextClick}
+            />
           )}
         </section>
       )}
@@ -492,15 +467,160 @@ function TimeButton(props: {
   );
 }
 
-/** Consecutive segments of one speaker, read as one turn. */
-function turns(segments: Segment[]): Segment[][] {
-  const result: Segment[][] = [];
+/** Consecutive segments of one speaker, read as one turn; `firstWord` numbers its first word
+ * as the page numbers the words' elements (`data-w`: a segment without words counts as one). */
+interface Turn {
+  segments: Segment[];
+  firstWord: number;
+}
+
+function turns(segments: Segment[]): Turn[] {
+  const result: Turn[] = [];
+  let words = 0;
   for (const segment of segments) {
     const last = result[result.length - 1];
-    if (last && last[0]!.speaker === segment.speaker) last.push(segment);
-    else result.push([segment]);
+    if (last && last.segments[0]!.speaker === segment.speaker) last.segments.push(segment);
+    else result.push({ segments: [segment], firstWord: words });
+    words += Math.max(1, segment.words.length);
   }
   return result;
+}
+
+/** About this many words go into the page per task while a long transcript comes in: a piece
+ * takes a few tens of milliseconds on a slow machine, so the page keeps answering input. */
+const WORDS_PER_PIECE = 800;
+
+/** Turns in pieces of about WORDS_PER_PIECE words (whole turns). */
+function pieces(all: Turn[]): Turn[][] {
+  const result: Turn[][] = [];
+  let piece: Turn[] = [];
+  let words = 0;
+  for (const turn of all) {
+    const count = turn.segments.reduce((sum, s) => sum + Math.max(1, s.words.length), 0);
+    if (piece.length > 0 && words + count > WORDS_PER_PIECE) {
+      result.push(piece);
+      piece = [];
+      words = 0;
+    }
+    piece.push(turn);
+    words += count;
+  }
+  if (piece.length > 0) result.push(piece);
+  return result;
+}
+
+/** Runs `callback` in a task of its own soon, without the 4 ms wait of nested timers. */
+function nextTask(callback: () => void): () => void {
+  const channel = new MessageChannel();
+  channel.port1.onmessage = callback;
+  channel.port2.postMessage(null);
+  return () => channel.port1.close();
+}
+
+interface PieceProps {
+  turns: Turn[];
+  nameOf: (segment: Segment) => string;
+  playable: boolean;
+  player: { current: PlayerHandle | null };
+}
+
+/** A piece of the text, redrawn only when its own props change: while the pieces after it come
+ * in, the ones already in the page cost nothing. */
+class TextPiece extends Component<PieceProps> {
+  shouldComponentUpdate(next: PieceProps): boolean {
+    const now = this.props;
+    return (
+      next.turns !== now.turns ||
+      next.nameOf !== now.nameOf ||
+      next.playable !== now.playable ||
+      next.player !== now.player
+    );
+  }
+
+  render() {
+    const { turns: piece, nameOf, playable, player } = this.props;
+    return (
+      <>
+        {piece.map((turn) => {
+          const first = turn.segments[0]!;
+          const colour = first.speaker === null ? "none" : first.speaker % SPEAKER_COLOURS;
+          let wordIndex = turn.firstWord;
+          return (
+            <li key={first.index} class={`segment spk-${colour}`}>
+              <div class="segment-head">
+                <span class="speaker-name">{nameOf(first)}</span>
+                <TimeButton seconds={first.start} enabled={playable} player={player} />
+              </div>
+              <p class="segment-text">
+                {turn.segments.map((segment, i) => {
+                  if (segment.words.length === 0) {
+                    return (
+                      <span key={segment.index} data-w={wordIndex++} data-t={segment.start}>
+                        {i > 0 ? " " : ""}
+                        {segment.text.trim()}
+                      </span>
+                    );
+                  }
+                  return segment.words.map((word, j) => {
+                    const [space, body] = split(word.text, i === 0 && j === 0, j === 0);
+                    return (
+                      <Fragment key={`${segment.index}-${j}`}>
+                        {space}
+                        <span class="word" data-w={wordIndex++} data-t={word.start}>
+                          {body}
+                        </span>
+                      </Fragment>
+                    );
+                  });
+                })}
+              </p>
+            </li>
+          );
+        })}
+      </>
+    );
+  }
+}
+
+/** The text by speaker. A long meeting's words (20,000 elements and more) go into the page a
+ * piece per task, the first at once: the page shows its start and answers input at once, and
+ * the whole text is there (for find in page, selection, the highlight) a moment later. Turns
+ * off screen skip layout and paint (`content-visibility` in the styles). */
+function TranscriptText(props: {
+  segments: Segment[];
+  nameOf: (segment: Segment) => string;
+  playable: boolean;
+  player: { current: PlayerHandle | null };
+  text: RefObject<HTMLOListElement>;
+  onClick: (event: MouseEvent) => void;
+}) {
+  const { segments, nameOf, playable, player, text, onClick } = props;
+  const all = useMemo(() => pieces(turns(segments)), [segments]);
+  // Once the whole text is in, a change (a speaker corrected) redraws it at once, in place.
+  const [shown, setShown] = useState(1);
+  const complete = shown >= all.length;
+  useLayoutEffect(() => {
+    if (complete) return;
+    return nextTask(() => setShown((count) => count + 1));
+  }, [shown, complete]);
+  return (
+    <ol
+      class={`segments${playable ? " playable" : ""}`}
+      ref={text}
+      onClick={onClick}
+      aria-busy={complete ? undefined : "true"}
+    >
+      {all.slice(0, shown).map((piece) => (
+        <TextPiece
+          key={piece[0]!.segments[0]!.index}
+          turns={piece}
+          nameOf={nameOf}
+          playable={playable}
+          player={player}
+        />
+      ))}
+    </ol>
+  );
 }
 
 function ExportMenu({ id }: { id: string }) {

@@ -1,5 +1,6 @@
 """``/v1/server``: the version, models and limits a client adapts to (the web app's settings
-page shows them; its upload page sizes its chunks by them)."""
+page shows them; its upload page sizes its chunks by them; its room pages ask Zulip for streams
+only where a bot is set up)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from fastapi import APIRouter
 
 from reflector import __version__
 from reflector.api.deps import State, User
-from reflector.api.server.schemas import LimitsOut, ModelsOut, ServerOut
+from reflector.api.server.schemas import IntegrationsOut, LimitsOut, ModelsOut, ServerOut
+from reflector.integrations.config import zulip_config
 from reflector.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["server"])
@@ -48,4 +50,5 @@ async def server_info(state: State, user: User) -> ServerOut:
             upload_chunk_bytes=settings.upload_chunk_bytes,
             max_audio_seconds=settings.max_audio_seconds,
         ),
+        integrations=IntegrationsOut(zulip=zulip_config(settings) is not None),
     )

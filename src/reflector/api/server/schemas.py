@@ -30,7 +30,15 @@ class LimitsOut(BaseModel):
     max_audio_seconds: float
 
 
+class IntegrationsOut(BaseModel):
+    """Which integrations an administrator has set up (never their addresses or keys)."""
+
+    zulip: bool
+    """A Zulip bot: ``/v1/zulip/…`` can answer (else 422 ``zulip-not-configured``)."""
+
+
 class ServerOut(BaseModel):
     version: str
     models: ModelsOut
     limits: LimitsOut
+    integrations: IntegrationsOut
