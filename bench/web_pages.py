@@ -51,19 +51,10 @@ from reflector.db import repository
 from reflector.db.engine import make_engine, make_sessionmaker
 from reflector.db.tables import ParticipantRow, TranscriptRow
 from reflector.domain.transcript import Segment, Word
+from reflector_testkit.browser import chromium
 from reflector_testkit.machine import machine_report
 from reflector_testkit.servers import running_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 BUDGET_KB = 250
 LONG_WORDS = 18_000
 LONG_SECONDS = 2 * 3600
@@ -280,7 +271,6 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     if not (WEB_DIST / "index.html").is_file():
         sys.exit("the web app is not built: run `bash scripts/install.sh --dev`")
-    from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="reflector-web-bench-") as folder:
         data_dir = Path(folder)
@@ -290,8 +280,7 @@ def main() -> None:
         build_database(url, generate_corpus(count, seed=7))
         long_id = asyncio.run(_add_long(url, long_meeting(seed=7)))
         log(f"filled in {time.perf_counter() - started:.1f} s; starting the server")
-        with running_server(data_dir, url) as server, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with running_server(data_dir, url) as server, chromium() as browser:
             transcript_load(browser, server.base_url, long_id)  # warm: caches, JIT
             browse_load(browser, server.base_url)
             transcript = []
@@ -300,7 +289,6 @@ def main() -> None:
                 log(f"load {n + 1} of {loads}")
                 transcript.append(transcript_load(browser, server.base_url, long_id))
                 browse.append(browse_load(browser, server.base_url))
-            browser.close()
 
     def median(rows: list[dict], key: str) -> float:
         return round(statistics.median(row[key] for row in rows), 1)

@@ -23,23 +23,12 @@ from reflector.api.app import create_app
 from reflector.api.webapp import NOT_BUILT_PAGE, WEB_DIST, install_web_app
 from reflector.audio import write_wav
 from reflector.settings import Settings
+from reflector_testkit.browser import chromium
 from reflector_testkit.meetings import VOICES, Clip, VoiceBank, compose_meeting
 from reflector_testkit.servers import running_server
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / ".cache" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-# As root in a sandboxed, offline machine: no sandbox, no GPU, and none of Chromium's own
-# background requests (they would leave 127.0.0.1).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCRIPT = (
     (0, "Good morning everyone. I'm Daniel, and today we plan the billing migration."),
     (1, "Thanks, Daniel. Hi, I'm Maria. The invoice converter is almost finished."),
@@ -189,14 +178,8 @@ def server(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is needed: run `bash scripts/install.sh --dev` as root")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Watched:

@@ -26,6 +26,7 @@ import pytest
 
 from reflector.api.webapp import WEB_DIST
 from reflector.integrations.webhooks.signing import verify
+from reflector_testkit.browser import chromium
 from reflector_testkit.calendars import calendar_server
 from reflector_testkit.ports import free_port
 from reflector_testkit.servers import running_server
@@ -35,18 +36,6 @@ from tests.test_web import assert_accessible
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / ".cache" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-# As root in a sandboxed, offline machine: no sandbox, no GPU, and none of Chromium's own
-# background requests (they would leave 127.0.0.1).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 REFUSED = "Failed to load resource: the server responded with a status of "
 BOT_KEY = "bot-api-key-0123456789abcdef"
 pytestmark = pytest.mark.slow
@@ -135,14 +124,8 @@ def strict_server(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is needed: run `bash scripts/install.sh --dev` as root")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Watched:

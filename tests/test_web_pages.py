@@ -20,11 +20,10 @@ import pytest
 
 from reflector.api.webapp import WEB_DIST
 from reflector.audio import write_wav
+from reflector_testkit.browser import launch, playwright
 from reflector_testkit.meetings import VOICES, Clip, VoiceBank, compose_meeting
 from reflector_testkit.servers import running_server
 from tests.test_web import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREENSHOTS,
     SCRIPT,
     Watched,
@@ -69,17 +68,13 @@ def broken_server(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def pw():
     """Playwright, once per module: its sync API cannot run twice at a time."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is needed: run `bash scripts/install.sh --dev` as root")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        yield playwright
+    with playwright() as driver:
+        yield driver
 
 
 @pytest.fixture(scope="module")
 def browser(pw):
-    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    chromium = launch(pw)
     yield chromium
     chromium.close()
 
@@ -285,7 +280,7 @@ def test_record_from_a_microphone_shows_live_words_then_processes(pw, server, me
         "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-audio-capture={meeting_wav}",
     ]
-    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *fake_microphone])
+    chromium = launch(pw, fake_microphone)
     session = Watched(chromium, server, viewport={"width": 1280, "height": 800})
     try:
         session.context.grant_permissions(["microphone"])

@@ -26,24 +26,13 @@ from pydantic import ValidationError
 
 from reflector.api.webapp import WEB_DIST, install_web_app
 from reflector.settings import Settings
+from reflector_testkit.browser import chromium
 from reflector_testkit.daily import new_secret, running_daily
 from reflector_testkit.servers import running_server
 from tests.test_web import assert_accessible
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / ".cache" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-# As root in a sandboxed, offline machine: no sandbox, no GPU, and none of Chromium's own
-# background requests (they would leave 127.0.0.1).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CONSENT_QUESTION = "May this meeting's audio be kept?"
 API_REFUSAL = "Failed to load resource: the server responded with a status of 4"
 FOCUSED = "document.activeElement.id || document.activeElement.textContent"
@@ -126,14 +115,8 @@ def server(data_dir, daily) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is needed: run `bash scripts/install.sh --dev` as root")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Watched:

@@ -18,22 +18,12 @@ import httpx
 import pytest
 
 from reflector.api.webapp import WEB_DIST
+from reflector_testkit.browser import chromium
 from reflector_testkit.servers import running_server
 from tests.test_web import assert_accessible
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / ".cache" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-# As in test_web: no sandbox or GPU as root offline, and none of Chromium's own requests.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "correct horse battery staple"
 ENV = {"REFLECTOR_AUTH_MODE": "multi-user", "REFLECTOR_LLM_BACKEND": "extractive"}
 
@@ -63,14 +53,8 @@ def server(tmp_path_factory) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is needed: run `bash scripts/install.sh --dev` as root")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
