@@ -17,7 +17,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reflector.db.tables import ApiKey, LoginSession, User, utcnow
+from reflector.db.tables import ApiKey, LoginSession, User, as_utc, utcnow
 from reflector.errors import BadInputError, NotFoundError
 
 API_KEY_PREFIX = "rk_"
@@ -154,29 +154,6 @@ async def create_api_key(
     return row, plain
 
 
-async def user_for_api_key(session: AsyncSession, key: str) -> User | None:
-    """The key's user, unless the key is unknown, revoked or expired or the user disabled."""
-    now = utcnow()
-    found = (
-        await session.execute(
-            select(ApiKey, User)
-            .join(User, User.id == ApiKey.user_id)
-            .where(
-                ApiKey.key_hash == hash_api_key(key),
-                ApiKey.revoked_at.is_(None),
-                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
-                User.disabled_at.is_(None),
-            )
-        )
-    ).first()
-    if found is None:
-        return None
-    row, user = found
-    if row.last_used_at is None or _as_utc(row.last_used_at) < now - LAST_USED_RESOLUTION:
-        row.last_used_at = now
-    return user
-
-
 @dataclass(frozen=True)
 class KeyOwner:
     """Who a valid API key belongs to: what authenticating a request needs, nothing more."""
@@ -186,7 +163,8 @@ class KeyOwner:
 
 
 async def key_owner(session: AsyncSession, key: str) -> KeyOwner | None:
-    """:func:`user_for_api_key` for every request: one indexed query for a few columns (no
+    """The owner of ``key`` if it authenticates (known, not revoked or expired, its user
+    not disabled), for every request: one indexed query for a few columns (no
     objects built), and a write only when ``last_used_at`` is due (then committed)."""
     now = utcnow()
     found = (
@@ -204,15 +182,10 @@ async def key_owner(session: AsyncSession, key: str) -> KeyOwner | None:
     if found is None:
         return None
     key_id, last_used, user_id, is_admin = found
-    if last_used is None or _as_utc(last_used) < now - LAST_USED_RESOLUTION:
+    if last_used is None or as_utc(last_used) < now - LAST_USED_RESOLUTION:
         await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
         await session.commit()
     return KeyOwner(user_id, bool(is_admin))
-
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
 
 
 async def list_api_keys(session: AsyncSession, user_id: str | None) -> Sequence[ApiKey]:

@@ -24,7 +24,6 @@ from reflector.db.accounts import (
     ensure_user,
     list_api_keys,
     revoke_api_key,
-    user_for_api_key,
 )
 from reflector.db.sharing import SHARED_WITH_SQL, Scope, access_to, listed_for, shared_sql_params
 from reflector.db.tables import (
@@ -573,5 +572,4 @@ __all__ = [
     "search_transcripts",
     "stored_events",
     "to_domain",
-    "user_for_api_key",
 ]

@@ -66,9 +66,20 @@ def webhook_round_seconds(settings: Settings) -> float:
     return max(settings.webhook_poll_seconds, 5.0)
 
 
+def _periodic(task: str, seconds: float) -> dict[str, Any]:
+    """A beat entry run every ``seconds`` on the quick queue; a round nobody ran in time
+    expires, superseded by the next one."""
+    return {
+        "task": task,
+        "schedule": seconds,
+        "options": {"queue": QUICK_QUEUE, "expires": seconds},
+    }
+
+
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for ``settings``: Redis broker, late acknowledgement, three queues."""
     app = Celery("reflector")
+    sweep = settings.job_sweep_seconds
     transport_options: dict[str, Any] = {}
     if settings.celery_key_prefix:
         transport_options["global_keyprefix"] = settings.celery_key_prefix
@@ -108,54 +119,28 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         beat_schedule={
-            "requeue-orphaned-jobs": {
-                "task": "reflector.requeue_orphans",
-                "schedule": settings.job_sweep_seconds,
-                # A sweep nobody ran in time is superseded by the next one.
-                "options": {"queue": QUICK_QUEUE, "expires": settings.job_sweep_seconds},
-            },
+            "requeue-orphaned-jobs": _periodic("reflector.requeue_orphans", sweep),
             # Unfinished uploads untouched for ``upload_expiry_seconds``: marked expired, and
             # their bytes removed where the worker shares the API server's data dir (each API
             # server also clears its own disk; see ``jobs.housekeeping``).
-            "expire-uploads": {
-                "task": "reflector.expire_uploads",
-                "schedule": settings.job_sweep_seconds,
-                "options": {"queue": QUICK_QUEUE, "expires": settings.job_sweep_seconds},
-            },
+            "expire-uploads": _periodic("reflector.expire_uploads", sweep),
             # Webhook deliveries that are due (first tries and retries).
-            "deliver-webhooks": {
-                "task": "reflector.deliver_webhooks",
-                "schedule": webhook_round_seconds(settings),
-                "options": {"queue": QUICK_QUEUE, "expires": webhook_round_seconds(settings)},
-            },
+            "deliver-webhooks": _periodic(
+                "reflector.deliver_webhooks", webhook_round_seconds(settings)
+            ),
             # Zulip posts and summary emails that are due; room calendars that are due.
-            "integrations": {
-                "task": "reflector.integrations",
-                "schedule": settings.job_sweep_seconds,
-                "options": {"queue": QUICK_QUEUE, "expires": settings.job_sweep_seconds},
-            },
+            "integrations": _periodic("reflector.integrations", sweep),
             # Daily's recent recordings (a webhook may have been lost), and pending ones.
-            "poll-recordings": {
-                "task": "reflector.poll_recordings",
-                "schedule": settings.recording_poll_seconds,
-                "options": {"queue": QUICK_QUEUE, "expires": settings.recording_poll_seconds},
-            },
-            "retry-failed-recordings": {
-                "task": "reflector.retry_recordings",
-                "schedule": settings.job_sweep_seconds,
-                "options": {"queue": QUICK_QUEUE, "expires": settings.job_sweep_seconds},
-            },
+            "poll-recordings": _periodic(
+                "reflector.poll_recordings", settings.recording_poll_seconds
+            ),
+            "retry-failed-recordings": _periodic("reflector.retry_recordings", sweep),
             # Whereby's bucket notifications, when a queue is configured.
             **(
                 {
-                    "read-whereby-queue": {
-                        "task": "reflector.read_whereby_queue",
-                        "schedule": settings.whereby_sqs_poll_seconds,
-                        "options": {
-                            "queue": QUICK_QUEUE,
-                            "expires": settings.whereby_sqs_poll_seconds,
-                        },
-                    }
+                    "read-whereby-queue": _periodic(
+                        "reflector.read_whereby_queue", settings.whereby_sqs_poll_seconds
+                    )
                 }
                 if settings.whereby_sqs_queue_url
                 else {}
