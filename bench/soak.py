@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/soak.py                           # 20 clients for 60 s (~3 min)
     .venv/bin/python bench/soak.py --clients 50 --seconds 600  # the issue's full size
+    .venv/bin/python bench/soak.py --faults                    # Redis and a worker killed
 
 The real server (``reflector serve``: uvicorn, one process, the in-process job runner) runs on
 127.0.0.1 over a fresh PostgreSQL database (or ``--database sqlite``) filled with generated
@@ -24,6 +25,13 @@ per phase, p50/p95 per kind (ms; an upload's steps are kinds of their own), jobs
 completed/failed/lost, the server's RSS after the warm-up and at the end (after the drain), and
 how busy the machine was.
 
+With ``--faults`` the jobs run the distributed way: the server hands them to a Celery worker
+(``reflector worker --pool=solo``, with ``reflector beat``) through a Redis of the benchmark's
+own (broker and event bus, with an append-only file as a broker should have), and during the
+soak Redis is killed (SIGKILL) a third of the way in and started again 5 s later, and the worker
+is killed (SIGKILL) two thirds of the way in and a new one started. Nothing may be lost: the
+5xx count, the jobs and the worker's RSS are reported as before.
+
 Prints one JSON object on stdout; progress goes to stderr. Everything lives in a temporary
 directory that is removed; the PostgreSQL database (``REFLECTOR_BENCH_POSTGRES``, default
 ``postgresql://postgres@127.0.0.1:5432``) is dropped afterwards.
@@ -40,11 +48,15 @@ import json
 import os
 import random
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import api as api_bench  # bench/api.py: the generated transcripts
 
 from reflector_testkit.machine import machine_report
+from reflector_testkit.ports import free_port
 from reflector_testkit.servers import ServeProcess
 from reflector_testkit.speech import TEST_DATA, librivox_clips
 
@@ -263,7 +276,13 @@ class Soak:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
-    async def phase(self, seconds: float, uploads: bool, seed: int) -> tuple[Tally, float]:
+    async def phase(
+        self,
+        seconds: float,
+        uploads: bool,
+        seed: int,
+        faults: Callable[[float], Awaitable[None]] | None = None,
+    ) -> tuple[Tally, float]:
         tally = Tally()
         stop = asyncio.Event()
         clients = [
@@ -290,9 +309,10 @@ class Soak:
         watcher = asyncio.create_task(self.watch_pending(watcher_client, stop))
         started = time.perf_counter()
         loops = [asyncio.create_task(client_loop(i, c)) for i, c in enumerate(clients)]
+        injected = asyncio.create_task(faults(seconds)) if faults else None
         await asyncio.sleep(seconds)
         stop.set()
-        await asyncio.gather(*loops)
+        await asyncio.gather(*loops, *([injected] if injected else []))
         wall = time.perf_counter() - started
         await watcher
         await asyncio.gather(*(c.aclose() for c in [*clients, watcher_client]))
@@ -316,6 +336,106 @@ class Soak:
         return outcome
 
 
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class Cluster:
+    """``--faults``: a Redis of the benchmark's own, a Celery worker and beat, and the faults
+    injected into them during the soak."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.redis_url = f"redis://127.0.0.1:{free_port()}/0"
+        self.redis: subprocess.Popen | None = None
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.env: dict[str, str] = {}
+        self.events: list[dict] = []
+        self.worker_rss: dict[str, float] = {}
+        self.unsettled: Callable[[], int] = lambda: 0
+        """How many uploaded recordings wait for their job (noted with each fault)."""
+
+    def note(self, started: float, fault: str) -> None:
+        at = round(time.monotonic() - started, 1)
+        self.events.append({"at_s": at, "fault": fault, "jobs_unsettled": self.unsettled()})
+
+    def server_env(self) -> dict[str, str]:
+        return {
+            "REFLECTOR_JOBS_BACKEND": "celery",
+            "REFLECTOR_BUS_BACKEND": "redis",
+            "REFLECTOR_REDIS_URL": self.redis_url,
+            "REFLECTOR_CELERY_KEY_PREFIX": f"soak-{uuid.uuid4().hex[:8]}:",
+            # A killed worker's job is taken over once its lease runs out.
+            "REFLECTOR_JOB_LEASE_SECONDS": "15",
+            "REFLECTOR_JOB_SWEEP_SECONDS": "2",
+        }
+
+    def start_redis(self) -> None:
+        port = self.redis_url.rsplit(":", 1)[1].split("/")[0]
+        command = ["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", ""]
+        command += ["--appendonly", "yes", "--dir", str(self.folder)]
+        self.redis = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", int(port)), timeout=1) as sock,
+            ):
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill_redis(self) -> None:
+        if self.redis is not None:
+            self.redis.kill()
+            self.redis.wait()
+            self.redis = None
+
+    def start(self, name: str, *command: str) -> None:
+        log_file = (self.folder / f"{name}.log").open("wb")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "reflector", *command],
+            env=self.env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.kill(name)
+        self.kill_redis()
+
+    async def inject(self, seconds: float) -> None:
+        """Redis killed a third of the way in (back 5 s later); the worker killed at two
+        thirds, and a new one started."""
+        started = time.monotonic()
+        await asyncio.sleep(seconds / 3)
+        self.note(started, "redis killed")
+        log("fault: Redis killed")
+        await asyncio.to_thread(self.kill_redis)
+        await asyncio.sleep(5)
+        await asyncio.to_thread(self.start_redis)
+        self.note(started, "redis back")
+        await asyncio.sleep(max(0.0, seconds * 2 / 3 - (time.monotonic() - started)))
+        self.worker_rss["first_before_kill_mb"] = _rss_mb(self.processes["worker-1"].pid)
+        log("fault: worker killed, a new one started")
+        await asyncio.to_thread(self.kill, "worker-1")
+        self.note(started, "worker killed")
+        self.start("worker-2", "worker", "--pool=solo")
+
+
 @contextlib.contextmanager
 def database(kind: str, folder: Path) -> Iterator[str | None]:
     if kind == "sqlite":
@@ -335,6 +455,9 @@ def main() -> None:
     parser.add_argument("--transcripts", type=int, default=2000)
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--faults", action="store_true", help="jobs on a Celery worker; Redis and worker killed"
+    )
     args = parser.parse_args()
 
     clips = librivox_clips(TEST_DATA / "pocketsphinx" / "librivox")
@@ -359,13 +482,32 @@ def main() -> None:
                 "REFLECTOR_RATE_LIMITS_ENABLED": "false",
                 "OMP_NUM_THREADS": "1",
             }
+            cluster = Cluster(folder) if args.faults else None
+            if cluster is not None:
+                env.update(cluster.server_env())
+                cluster.env = {
+                    **os.environ,
+                    "REFLECTOR_DATA_DIR": str(data_dir),
+                    "REFLECTOR_LOG_LEVEL": "warning",
+                    **({"REFLECTOR_DATABASE_URL": url} if url else {}),
+                    **env,
+                }
+                cluster.start_redis()
+                cluster.start("worker-1", "worker", "--pool=solo")
+                cluster.start("beat", "beat")
             server = ServeProcess(data_dir, url, env)
             try:
                 soak = Soak(server, corpus.ids, recording.path, args)
+                if cluster is not None:
+                    cluster.unsettled = lambda: len(soak.pending)
                 log("warm-up: one recording processed, 5 s of reads")
                 asyncio.run(soak.warm_up())
                 log(f"baseline: {args.clients} clients, reads only, {args.baseline_seconds} s")
                 rss_start = server.rss_bytes()
+                if cluster is not None:
+                    cluster.worker_rss["first_start_mb"] = _rss_mb(
+                        cluster.processes["worker-1"].pid
+                    )
                 baseline, baseline_wall = asyncio.run(
                     soak.phase(args.baseline_seconds, False, args.seed)
                 )
@@ -374,13 +516,18 @@ def main() -> None:
                     f"soak: {args.clients} clients, {args.seconds} s, uploads of "
                     f"{recording.path.name} ({recording.duration:.1f} s)"
                 )
-                tally, wall = asyncio.run(soak.phase(args.seconds, True, args.seed + 1))
+                faults = cluster.inject if cluster is not None else None
+                tally, wall = asyncio.run(soak.phase(args.seconds, True, args.seed + 1, faults))
                 log(f"drain: {len(tally.uploaded)} uploads, waiting for their jobs")
                 jobs = asyncio.run(soak.drain(tally.uploaded))
                 rss_end = server.rss_bytes()
                 cpu = server.cpu_seconds() - cpu_start
+                if cluster is not None:
+                    cluster.worker_rss["second_end_mb"] = _rss_mb(cluster.processes["worker-2"].pid)
             finally:
                 server.stop()
+                if cluster is not None:
+                    cluster.stop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -405,6 +552,7 @@ def main() -> None:
             "max_pending": args.max_pending,
             "recording": {"file": recording.path.name, "seconds": round(recording.duration, 1)},
             "weights": WEIGHTS,
+            "faults": args.faults,
         },
         "baseline": base_summary,
         "soak": soak_summary,
@@ -418,6 +566,8 @@ def main() -> None:
         },
         "machine": machine_report(load_before),
     }
+    if cluster is not None:
+        report["faults"] = {"events": cluster.events, "worker_rss": cluster.worker_rss}
     print(json.dumps(report, indent=2))
 
 

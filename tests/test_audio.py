@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -151,3 +152,104 @@ def test_waveform_has_255_bins_scaled_to_loudest():
     assert bins[0] == 0.0
     assert peak_waveform(np.zeros(100, dtype=np.float32)) == [0.0] * 255
     assert peak_waveform(np.zeros(0, dtype=np.float32)) == [0.0] * 255
+
+
+# --- long recordings: decoded to disk, read as a memory map ------------------------------------
+
+
+def test_a_long_recording_is_decoded_to_disk_and_read_as_a_memory_map(tone_wav, tmp_path):
+    in_memory = decode_file(tone_wav, spill_after_seconds=float("inf"))
+    spilled = decode_file(tone_wav, spill_dir=tmp_path, spill_after_seconds=0.5)
+    assert not isinstance(in_memory.samples, np.memmap)
+    assert isinstance(spilled.samples, np.memmap)
+    assert not spilled.samples.flags.writeable  # no stage changes (or copies) it by accident
+    assert np.array_equal(spilled.samples, in_memory.samples)
+    assert list(tmp_path.iterdir()) == []  # an unnamed file: nothing to clean up
+    # What the prepare stage does with it.
+    assert peak_waveform(spilled.samples) == peak_waveform(in_memory.samples)
+    decoded = decode_file(encode_mp3(spilled.samples, tmp_path / "out.mp3"))
+    assert decoded.duration == pytest.approx(in_memory.duration, abs=0.1)
+
+
+_PEAK_ANON = """
+import sys, threading, time
+from pathlib import Path
+from reflector.audio import decode_file
+
+def anon() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no RssAnon")
+
+base, peak, done = anon(), [0], threading.Event()
+def sample() -> None:
+    while not done.is_set():
+        peak[0] = max(peak[0], anon())
+        time.sleep(0.005)
+threading.Thread(target=sample, daemon=True).start()
+spill = float(sys.argv[2])
+audio = decode_file(sys.argv[1], spill_dir=Path(sys.argv[3]), spill_after_seconds=spill)
+done.set()
+peak[0] = max(peak[0], anon())
+print(round(audio.duration), peak[0] - base)
+"""
+
+
+def test_decoding_an_hour_holds_only_a_bounded_part_of_it_in_memory(tmp_path):
+    """An hour of float32 is 230 MB; decoded to disk, the process grows by far less (what it
+    holds: the first minutes before it spills, the decoder and one chunk)."""
+    rate, block = SAMPLE_RATE, SAMPLE_RATE * 600
+    path = tmp_path / "hour.flac"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("flac", rate=rate, layout="mono")
+        # A quiet tone, so that the file is small but every sample has to be decoded.
+        tone = (_tone(600, rate, 220.0) * 300).astype(np.int16).reshape(1, -1)
+        for index in range(6):
+            frame = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = rate, index * block
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+    def growth(spill_after: float) -> int:
+        run = subprocess.run(
+            [sys.executable, "-c", _PEAK_ANON, str(path), str(spill_after), str(tmp_path)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        seconds, grown = map(int, run.stdout.split())
+        assert seconds == 3600
+        return grown
+
+    mb = 1024 * 1024
+    assert growth(float("inf")) > 200 * mb  # held whole (230 MB): the check can tell
+    assert growth(600.0) < 100 * mb
+
+
+# --- what FFmpeg may open ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("local.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1.0,\nseg.mp3\n#EXT-X-ENDLIST\n"),
+        (
+            "remote.m3u8",
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1.0,\nhttp://127.0.0.1:9/a.mp3\n",
+        ),
+        ("list.ffconcat", "ffconcat version 1.0\nfile 'seg.wav'\n"),
+    ],
+)
+def test_playlists_and_scripts_that_name_other_files_are_refused(tmp_path, name, text):
+    """A file that makes FFmpeg read another file or an address is not audio, even when what
+    it names is (FFmpeg itself would play these two local ones)."""
+    encode_mp3(_tone(1.0, SAMPLE_RATE), tmp_path / "seg.mp3")
+    write_wav(_tone(1.0, SAMPLE_RATE), tmp_path / "seg.wav")
+    path = tmp_path / name
+    path.write_text(text)
+    refused = r"not an audio or video container \(playlists, scripts"
+    with pytest.raises(AudioError, match=refused):
+        probe(path)
+    with pytest.raises(AudioError, match=refused):
+        decode_file(path)

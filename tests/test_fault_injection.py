@@ -3,9 +3,11 @@ see afterwards: the transcript ends (nothing lost), or, once deleted, nothing of
 
 - PostgreSQL closed to new connections and its connections killed (``pg_terminate_backend``)
   for a few seconds in the middle of a stage;
-- the S3 service (SeaweedFS) stopped for a few seconds in the middle of a stage;
+- the S3 service (SeaweedFS) stopped for 30 s in the middle of a stage;
 - a worker that lost its lease, still running, tries to write over the new owner's results;
 - a transcript permanently deleted while its job runs;
+- the disk full (a small tmpfs) while an upload is written, while it is stored, and under
+  a running job;
 - the Celery broker down when processing starts; abandoned uploads expired by beat;
 - Redis (the event bus) restarted in the middle of a job.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import hashlib
 import importlib
 import os
 import signal
@@ -64,7 +68,7 @@ from reflector_testkit.servers import (
 pytestmark = pytest.mark.slow
 
 RETRY_SECONDS = 60.0
-"""The retry budget of the tests' jobs: far more than the outages they survive (4 to 6 s)."""
+"""The retry budget of the tests' jobs: more than the outages they survive (3 to 30 s)."""
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -167,6 +171,9 @@ def test_errors_that_pass_are_told_from_those_that_do_not(tmp_path):
     assert not is_transient(StageFailed("the audio cannot be decoded"))
     assert not is_transient(ValueError("a programming error"))
     assert is_transient(ConnectionRefusedError())
+    # A full disk (the work folder, a decoded recording, a local blob) passes when room is made.
+    assert is_transient(OSError(errno.ENOSPC, "No space left on device"))
+    assert not is_transient(OSError(errno.EACCES, "Permission denied"))
 
 
 def test_a_negative_retry_budget_is_refused_with_its_name(tmp_path):
@@ -261,7 +268,7 @@ def test_s3_stopped_for_seconds_mid_stage_the_job_still_ends(tmp_path, piper_cli
             weed.process.send_signal(signal.SIGKILL)
             weed.process.wait()
             weed.process = None
-            time.sleep(5)
+            time.sleep(30)  # as long as a real restart of the storage service may take
             weed.start()
             body = wait_for_status(client, tid, {"ended", "error"}, timeout=180)
             assert body["status"] == "ended", body
@@ -457,6 +464,136 @@ def test_a_permanent_delete_removes_unfinished_uploads_from_the_disk(tmp_path):
         # Asking for it now: the transcript and its upload are gone, not half there.
         gone = client.get(f"/v1/transcripts/{tid}/uploads/{upload_id}")
         assert gone.status_code == 404
+
+
+# --- a full disk during an upload ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """``folder`` as a disk of ``size`` (a tmpfs; mounting needs root)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(
+            "a size-limited disk is a tmpfs mount, which this user may not make: "
+            + (mounted.stderr.strip() or f"mount exited {mounted.returncode}")
+        )
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def small_disks(tmp_path) -> Iterator[tuple[Path, Path]]:
+    """A data dir whose upload staging folder is a 2 MB disk and whose blob store a 4 MB one."""
+    with (
+        _tmpfs(tmp_path / "uploads", "2m") as staging,
+        _tmpfs(tmp_path / BLOBS_DIR_NAME, "4m") as blobs,
+    ):
+        yield staging, blobs
+
+
+def _fill(folder: Path, leave: int) -> Path:
+    """A file taking all of ``folder``'s free space but ``leave`` bytes."""
+    filler = folder / "filler"
+    filler.unlink(missing_ok=True)
+    stat = os.statvfs(folder)
+    filler.write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - leave))
+    return filler
+
+
+def _insufficient_storage(response) -> dict:
+    assert response.status_code == 507, response.text
+    body = response.json()
+    assert body["type"].endswith("/insufficient-storage"), body
+    return body
+
+
+def test_a_full_disk_during_an_upload_keeps_nothing_half_written_and_the_upload_resumes(
+    tmp_path, small_disks, piper_clip
+):
+    small_disk, blobs = small_disks
+    data = piper_clip.path.read_bytes()
+    half = len(data) // 2
+    second = data[half:]
+    with app(tmp_path, None) as client:
+        tid = client.post("/v1/transcripts", json={"name": "full disk"}).json()["id"]
+        opened = client.post(f"/v1/transcripts/{tid}/uploads",
+                             json={"filename": "clip.wav", "size": len(data)})  # fmt: skip
+        upload_id = opened.json()["id"]
+        url = f"/v1/transcripts/{tid}/uploads/{upload_id}"
+        assert client.put(url, params={"offset": 0}, content=data[:half]).status_code == 200
+        staged = small_disk / f"{upload_id}.part"
+
+        def left_behind() -> list[str]:
+            return sorted(p.name for p in small_disk.iterdir() if p.suffix == ".chunk")
+
+        # No room for the chunk itself, then room for it but not for its copy into the upload.
+        for room in (len(second) // 2, len(second) * 3 // 2):
+            _fill(small_disk, room)
+            refused = _insufficient_storage(client.put(url, params={"offset": half},
+                                                       content=second))  # fmt: skip
+            assert refused["expected_offset"] == half
+            assert client.get(url).json()["received"] == half
+            assert staged.stat().st_size == half  # nothing half-written kept
+            assert left_behind() == []
+        # A whole file in one request: refused the same way, nothing of it kept.
+        other = client.post("/v1/transcripts", json={"name": "whole"}).json()["id"]
+        whole = client.post(f"/v1/transcripts/{other}/upload", params={"filename": "clip.wav"},
+                            content=data)  # fmt: skip
+        _insufficient_storage(whole)
+        assert client.get(f"/v1/transcripts/{other}").json()["status"] == "idle"
+        assert sorted(p.name for p in small_disk.iterdir()) == sorted(
+            ["filler", staged.name, f"{upload_id}.lock"]
+        )
+
+        # Room again: the upload goes on from where the server says, and is exact.
+        (small_disk / "filler").unlink()
+        resumed = client.put(url, params={"offset": half}, content=second)
+        assert resumed.status_code == 200 and resumed.json()["received"] == len(data)
+        checksum = {"Upload-Checksum": f"sha256 {hashlib.sha256(data).hexdigest()}"}
+        # The blob store full when the finished upload is stored: the upload stays open.
+        _fill(blobs, len(data) // 2)
+        full = client.post(f"{url}/complete", params={"summarize": "false"}, headers=checksum)
+        assert _insufficient_storage(full)["expected_offset"] == len(data)
+        assert client.get(url).json()["status"] == "open"
+        assert staged.read_bytes() == data
+        assert sorted(p.name for p in blobs.rglob("*") if p.is_file()) == ["filler"]
+        (blobs / "filler").unlink()
+        done = client.post(f"{url}/complete", params={"summarize": "false"}, headers=checksum)
+        assert done.status_code == 200, done.text
+        stored = next((tmp_path / BLOBS_DIR_NAME / "transcripts" / tid).glob("upload*"))
+        assert stored.read_bytes() == data
+        assert wait_for_status(client, tid, {"ended", "error"})["status"] == "ended"
+        assert word_error_rate(piper_clip.text, segments_text(client, tid)) < 0.2
+
+
+def test_a_full_disk_under_a_running_job_is_waited_out(tmp_path, piper_clip):
+    """The work folder's disk full when the job starts (it cannot even copy the upload there):
+    the stage is tried again until room is made, and the job ends as if nothing happened."""
+    with (
+        _tmpfs(tmp_path / "work", "4m") as work,
+        app(tmp_path, None) as client,
+        capture_logs() as logs,
+    ):
+        filler = _fill(work, 0)
+        tid = upload(client, piper_clip.path, "full work disk")
+        deadline = time.monotonic() + 60
+        while not retried(logs):
+            assert time.monotonic() < deadline, "the full disk never reached the job"
+            time.sleep(0.05)
+        time.sleep(2)
+        filler.unlink()  # room again
+        body = wait_for_status(client, tid, {"ended", "error"})
+        assert body["status"] == "ended", body
+        assert word_error_rate(piper_clip.text, segments_text(client, tid)) < 0.2
+        job = job_of(client, tid)
+        assert job.status == "done" and job.attempts == 1
 
 
 # --- Redis: the Celery broker and the event bus --------------------------------------------------

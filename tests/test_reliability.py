@@ -28,6 +28,7 @@ from reflector.jobs.housekeeping import expire_uploads
 from reflector.jobs.runner import JobDeps, run_job
 from reflector.jobs.submit import TranscriptBusy, create_job
 from reflector.settings import get_settings
+from reflector_testkit.scoring import word_error_rate
 from reflector_testkit.servers import (
     postgres_database,
     running_client,
@@ -459,3 +460,92 @@ def test_a_bomb_upload_is_refused_or_fails_its_job_once(tmp_path):
             failed = client.portal.call(job)
             # Failed once, for good: no worker picks it up again.
             assert failed.status == "failed" and failed.attempts == 1
+
+
+# --- hostile input: a file damaged mid-way -----------------------------------------------------
+
+
+def _damaged_from(path: Path, fraction: float, target: Path) -> Path:
+    """``path`` with everything after ``fraction`` of its bytes replaced by random bytes (a
+    valid header, then garbage: a recording cut off and overwritten)."""
+    data = bytearray(path.read_bytes())
+    cut = round(len(data) * fraction)
+    data[cut:] = np.random.default_rng(7).bytes(len(data) - cut)
+    target.write_bytes(bytes(data))
+    return target
+
+
+def test_a_file_corrupt_mid_way_keeps_its_readable_part_and_never_loops(tmp_path, piper_clip):
+    from reflector.audio import SAMPLE_RATE, decode_file, encode_mp3, write_audio_file
+
+    mp3 = encode_mp3(decode_file(piper_clip.path).samples, tmp_path / "meeting.mp3")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REFLECTOR_LLM_BACKEND", "extractive")
+        settings = server_settings(tmp_path / "data", None, job_max_attempts=3)
+        with running_client(settings) as client:
+            state = client.app.state.reflector
+
+            def upload(path: Path) -> tuple[str, httpx.Response]:
+                tid = client.post("/v1/transcripts", json={"name": path.name}).json()["id"]
+                return tid, client.post(f"/v1/transcripts/{tid}/upload",
+                                        params={"filename": path.name, "summarize": "false"},
+                                        content=path.read_bytes())  # fmt: skip
+
+            def job(tid: str) -> JobRow:
+                async def read() -> JobRow:
+                    async with state.sessions() as session:
+                        query = select(JobRow).where(JobRow.transcript_id == tid)
+                        return (await session.scalars(query)).one()
+
+                return client.portal.call(read)
+
+            # Garbage after the first half: the first half is transcribed, and said to be
+            # all there was.
+            tid, accepted = upload(_damaged_from(mp3, 0.5, tmp_path / "half.mp3"))
+            assert accepted.status_code == 200, accepted.text
+            done = wait_for_status(client, tid, {"ended", "error"})
+            assert done["status"] == "ended", done
+            assert done["duration"] < 0.7 * piper_clip.duration
+            assert any("damaged" in note for note in done["notes"]), done["notes"]
+            text = " ".join(
+                s["text"] for s in client.get(f"/v1/transcripts/{tid}/segments").json()
+            ).lower()
+            assert "good morning everyone" in text and "planning meeting" in text
+            assert job(tid).attempts == 1
+
+            # Garbage right after a valid header (FLAC's, which states the length): nothing
+            # to decode. Failed once, with the reason; never a loop.
+            flac = write_audio_file(decode_file(piper_clip.path).samples, tmp_path / "m.flac",
+                                    SAMPLE_RATE, "flac")  # fmt: skip
+            tid, accepted = upload(_damaged_from(flac, 0.005, tmp_path / "head.flac"))
+            assert accepted.status_code == 200, accepted.text
+            failed = wait_for_status(client, tid, {"ended", "error"})
+            assert failed["status"] == "error", failed
+            assert "corrupt: nothing could be decoded" in failed["error"], failed
+            assert job(tid).status == "failed" and job(tid).attempts == 1
+
+
+# --- long recordings are read from disk --------------------------------------------------------
+
+
+def test_a_recording_decoded_to_disk_goes_through_every_stage(tmp_path, piper_clip, monkeypatch):
+    """Every stage reads the recording as the read-only memory map a long one becomes (here
+    from its first second on): the transcript is the same as from memory."""
+    from reflector.audio import decode as decoding
+
+    monkeypatch.setattr(decoding, "SPILL_SECONDS", 1.0)
+    monkeypatch.setenv("REFLECTOR_LLM_BACKEND", "extractive")
+    with running_client(server_settings(tmp_path / "data", None)) as client:
+        tid = client.post("/v1/transcripts", json={"name": "spilled"}).json()["id"]
+        accepted = client.post(f"/v1/transcripts/{tid}/upload",
+                               params={"filename": "clip.wav", "summarize": "true"},
+                               content=piper_clip.path.read_bytes())  # fmt: skip
+        assert accepted.status_code == 200, accepted.text
+        done = wait_for_status(client, tid, {"ended", "error"})
+        assert done["status"] == "ended", done
+        assert done["duration"] == pytest.approx(piper_clip.duration, abs=0.1)
+        text = " ".join(s["text"] for s in client.get(f"/v1/transcripts/{tid}/segments").json())
+        assert word_error_rate(piper_clip.text, text) < 0.2
+        assert done["title"]
+        # Nothing of the decoded audio is left in the work folders.
+        assert not [p for p in (tmp_path / "data" / "work").rglob("*") if p.is_file()]

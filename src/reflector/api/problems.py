@@ -37,6 +37,7 @@ _TITLES = {
     429: "Too many requests",
     500: "Internal error",
     503: "Unavailable",
+    507: "Insufficient storage",
 }
 
 
@@ -103,7 +104,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def _family(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ReflectorError)
-        if exc.status >= 500 and exc.status != 503:
+        if exc.status >= 500 and exc.status not in (503, 507):
             # A class that declares no answer of its own is a fault, not news for the caller.
             return await _unexpected(request, exc)
         detail = str(exc)

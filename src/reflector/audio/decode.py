@@ -1,7 +1,10 @@
 """Decoding with PyAV (FFmpeg): any audio or video container to 16 kHz mono float32.
 
-Decoding streams frame by frame through a resampler into one growing buffer, so a long
-recording is held in memory once (a 3-hour file is ~690 MB of float32), never twice.
+Decoding streams frame by frame through a resampler. A recording up to :data:`SPILL_SECONDS`
+is gathered in memory; a longer one is written on, as it is decoded, to an unnamed temporary
+file and handed back as a read-only memory map of it. The stages read that map in pieces, so a
+multi-hour recording (a 3-hour one is ~690 MB of float32) never has to fit in memory: what the
+kernel keeps of it in memory is page cache it can drop at any time.
 
 Input is hostile until decoded: FFmpeg opens only local files (no network or other protocols,
 also not from inside a playlist) in audio and video container formats (:data:`CONTAINERS`),
@@ -15,9 +18,11 @@ from __future__ import annotations
 import errno
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -26,6 +31,8 @@ from reflector.errors import BadInputError
 
 SAMPLE_RATE = 16_000
 _CHUNK_SAMPLES = SAMPLE_RATE * 30
+SPILL_SECONDS = 10 * 60.0
+"""Decoded audio longer than this goes to disk (38 MB of float32 stay in memory at most)."""
 
 
 class AudioError(BadInputError):
@@ -85,7 +92,8 @@ class MediaInfo:
 @dataclass(frozen=True)
 class DecodedAudio:
     samples: np.ndarray
-    """Mono float32 samples in [-1, 1] at :data:`SAMPLE_RATE`."""
+    """Mono float32 samples in [-1, 1] at :data:`SAMPLE_RATE` (a read-only
+    :class:`numpy.memmap` for a recording decoded to disk)."""
     info: MediaInfo
     decode_errors: int = 0
     """Packets that failed to decode and were skipped (a damaged but readable file)."""
@@ -252,29 +260,81 @@ class _GrowingBuffer:
         return self._data
 
 
+class _SampleSink:
+    """Decoded samples in memory up to ``spill_after`` of them, then in an unnamed temporary
+    file in ``folder`` (gone from the disk once the last map of it is released, also when the
+    process dies)."""
+
+    def __init__(self, expected: int, folder: Path | None, spill_after: float) -> None:
+        self._folder = folder or Path(tempfile.gettempdir())
+        self._spill_after = spill_after
+        self._memory: _GrowingBuffer | None = _GrowingBuffer(int(min(expected, spill_after)))
+        self._file: BinaryIO | None = None
+        self.size = 0
+
+    def append(self, chunk: np.ndarray) -> None:
+        chunk = np.clip(chunk, -1.0, 1.0).astype(np.float32, copy=False)
+        if self._memory is not None and self.size + len(chunk) > self._spill_after:
+            self._file = tempfile.TemporaryFile(dir=self._folder)  # noqa: SIM115 (kept open)
+            self._file.write(memoryview(self._memory.finish()))
+            self._memory = None
+        if self._file is not None:
+            self._file.write(memoryview(chunk))
+        else:
+            assert self._memory is not None
+            self._memory.append(chunk)
+        self.size += len(chunk)
+
+    def finish(self) -> np.ndarray:
+        if self._file is None:
+            assert self._memory is not None
+            return self._memory.finish()
+        self._file.flush()
+        try:
+            # The map holds the file open on its own; read-only, so nobody changes it by
+            # accident (and no stage has to copy it).
+            return np.memmap(self._file, dtype=np.float32, mode="r", shape=(self.size,))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 def decode_file(
     path: str | os.PathLike[str],
     on_progress: ProgressCallback | None = None,
     max_seconds: float | None = None,
+    spill_dir: Path | None = None,
+    spill_after_seconds: float | None = None,
 ) -> DecodedAudio:
     """Decode ``path`` to 16 kHz mono float32, raising :class:`AudioError` with a clear message.
 
     ``max_seconds``: a longer recording raises :class:`AudioTooLongError`, before decoding
     when the container states its duration, else once that much has been decoded.
+    A recording longer than ``spill_after_seconds`` (default :data:`SPILL_SECONDS`) is decoded
+    to a temporary file in ``spill_dir`` (default: the system's temporary folder) and its
+    samples are a read-only :class:`numpy.memmap` of it.
     """
     path = Path(path)
     info = probe(path)
     if max_seconds is not None and info.duration is not None and info.duration > max_seconds:
         raise too_long_error(path, info.duration, max_seconds)
     expected = math.ceil((info.duration or 0) * SAMPLE_RATE) + SAMPLE_RATE
-    buffer = _GrowingBuffer(expected)
+    spill = SPILL_SECONDS if spill_after_seconds is None else spill_after_seconds
+    sink = _SampleSink(expected, spill_dir, spill * SAMPLE_RATE)
     errors: list[Exception] = []
-    for chunk in iter_pcm_chunks(path, on_error=errors.append, max_seconds=max_seconds):
-        buffer.append(chunk)
-        if on_progress and info.duration:
-            on_progress(min(buffer.size / SAMPLE_RATE / info.duration, 1.0))
-    samples = buffer.finish()
+    try:
+        for chunk in iter_pcm_chunks(path, on_error=errors.append, max_seconds=max_seconds):
+            sink.append(chunk)
+            if on_progress and info.duration:
+                on_progress(min(sink.size / SAMPLE_RATE / info.duration, 1.0))
+        samples = sink.finish()
+    finally:
+        sink.close()
     if len(samples) == 0:
-        raise nothing_decoded(path, corrupt=bool(errors))
-    np.clip(samples, -1.0, 1.0, out=samples)
+        # A container that states a length but yields nothing is damaged, not empty.
+        raise nothing_decoded(path, corrupt=bool(errors) or bool(info.duration))
     return DecodedAudio(samples=samples, info=info, decode_errors=len(errors))

@@ -311,7 +311,9 @@ def write_audio_file(
         path.write_bytes(encode_audio(samples, sample_rate, fmt))
         return path
     writer = _ContainerWriter(str(path), fmt, sample_rate, bitrate)
-    pcm = _as_pcm(samples)
+    # Converted block by block (``write`` does it): a long recording may be a memory map of a
+    # file, never to be copied whole.
+    pcm = np.asarray(samples).reshape(-1)
     try:
         for offset in range(0, len(pcm), block):
             writer.write(pcm[offset : offset + block])

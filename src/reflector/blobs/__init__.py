@@ -17,6 +17,7 @@ from .protocol import (
     BlobNotFound,
     BlobRangeError,
     BlobStore,
+    BlobStoreFull,
     BlobUnavailable,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "BlobNotFound",
     "BlobRangeError",
     "BlobStore",
+    "BlobStoreFull",
     "BlobUnavailable",
     "LocalBlobStore",
     "S3BlobStore",

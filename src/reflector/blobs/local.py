@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .keys import validate_key, validate_prefix
-from .protocol import BlobError, BlobInfo, BlobNotFound
+from .protocol import BlobError, BlobInfo, BlobNotFound, BlobStoreFull
 from .ranges import check_range_args, clamp_range
 
 _PARTIAL_SUFFIX = ".reflector-partial"
@@ -62,6 +63,10 @@ class LocalBlobStore:
             reason = "part of the key is already a blob, so it cannot also be a folder"
         elif isinstance(exc, IsADirectoryError):
             reason = "other blobs are stored under this key as a folder"
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return BlobStoreFull(
+                f"local blob store at {self.root}: cannot {action} {key!r}: the disk is full"
+            )
         return BlobError(f"local blob store at {self.root}: cannot {action} {key!r}: {reason}")
 
     async def put_file(self, key: str, path: Path, content_type: str | None = None) -> BlobInfo:

@@ -25,6 +25,14 @@ class BlobUnavailable(BlobError, UnavailableError):
     timeout): the same call may well work in a moment, so a job tries it again."""
 
 
+class BlobStoreFull(BlobUnavailable):
+    """The store's disk (or quota) is full: nothing was written, and the same write works
+    once there is room (a job tries it again for its retry budget)."""
+
+    status = 507
+    problem_type = "insufficient-storage"
+
+
 class BlobNotFound(BlobError, NotFoundError):
     """No blob under that key."""
 

@@ -17,7 +17,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -104,14 +103,29 @@ class UploadStaging:
         bytes (``offset <= received``); anything after those is dropped first, and the file is
         synced to disk. Returns the upload's new size: ``max(received, offset + chunk size)``.
         Call with the lock held (:meth:`try_lock`)."""
-        path = self.path(upload_id)
-        with open(path, "r+b") as target, open(chunk, "rb") as source:
-            target.truncate(received)
-            target.seek(offset)
-            shutil.copyfileobj(source, target, _COPY_BUFFER)
-            end = target.tell()
-            target.flush()
-            os.fsync(target.fileno())
+        # Unbuffered writes at explicit positions: when one fails, no buffered bytes can land
+        # later behind the cut below.
+        target = os.open(self.path(upload_id), os.O_RDWR)
+        try:
+            os.ftruncate(target, received)
+            end = offset
+            with open(chunk, "rb") as source:
+                while block := source.read(_COPY_BUFFER):
+                    view = memoryview(block)
+                    while view:
+                        written = os.pwrite(target, view, end)
+                        end, view = end + written, view[written:]
+            os.fsync(target)
+        except OSError:
+            # A full disk mid-copy: the bytes after ``received`` go at once (they would be cut
+            # off later anyway) and give their room back. A rewrite of earlier bytes
+            # (``offset < received``) may have changed some of them: the client's checksum at
+            # ``complete`` finds that, and the range is sent again.
+            with contextlib.suppress(OSError):
+                os.ftruncate(target, received)
+            raise
+        finally:
+            os.close(target)
         return max(received, end)
 
     def trim(self, upload_id: str, size: int) -> int:

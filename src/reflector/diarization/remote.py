@@ -37,17 +37,20 @@ from reflector.vad import SpeechRegion
 
 SAMPLE_RATE = 16_000
 _ERROR_BODY_CHARS = 300
+_WAV_BLOCK = SAMPLE_RATE * 60
 
 
 def wav_bytes(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     """Mono float32 samples as a 16-bit PCM WAV file in memory."""
-    pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767).astype("<i2")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
         handle.setframerate(sample_rate)
-        handle.writeframes(pcm.tobytes())
+        # In blocks: a long recording is a memory map, never to be copied whole as float32.
+        for start in range(0, len(samples), _WAV_BLOCK):
+            block = np.asarray(samples[start : start + _WAV_BLOCK], dtype=np.float32)
+            handle.writeframes((np.clip(block, -1.0, 1.0) * 32767).astype("<i2").tobytes())
     return buffer.getvalue()
 
 

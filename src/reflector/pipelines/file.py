@@ -20,7 +20,7 @@ from reflector.asr import (
     resolve_model,
 )
 from reflector.asr.whisper import AsrStats
-from reflector.audio import decode_file
+from reflector.audio import DecodedAudio, decode_file
 from reflector.diarization import (
     DiarizationError,
     DiarizationOptions,
@@ -99,6 +99,23 @@ _STAGES = (
 )
 
 
+def damaged_audio_notes(audio: DecodedAudio) -> list[str]:
+    """The transcript's notes on a damaged file whose readable audio was kept: packets
+    skipped, or much less audio than the container states (the rest unreadable)."""
+    notes = []
+    if audio.decode_errors:
+        notes.append(
+            f"{audio.decode_errors} damaged audio packet(s) could not be decoded and were skipped."
+        )
+    stated = audio.info.duration
+    if stated and audio.duration < 0.9 * stated - 1.0:
+        notes.append(
+            f"Only {audio.duration:.0f} s of audio could be decoded, though the file states "
+            f"{stated:.0f} s: the rest of it is damaged."
+        )
+    return notes
+
+
 def load_engine(options: TranscribeOptions, data_dir: Path) -> WhisperEngine:
     location = resolve_model(options.model, data_dir)
     return load_whisper(location, options.device, options.compute_type, options.cpu_threads)
@@ -133,11 +150,7 @@ def transcribe_file(
     )
     samples = audio.samples
     duration = audio.duration
-    notes: list[str] = []
-    if audio.decode_errors:
-        notes.append(
-            f"{audio.decode_errors} damaged audio packet(s) could not be decoded and were skipped."
-        )
+    notes = damaged_audio_notes(audio)
 
     recognition = recognize_speech(
         samples,

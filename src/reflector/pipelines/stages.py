@@ -61,6 +61,7 @@ from reflector.pipelines.file import (
     NO_SPEECH_NOTE,
     TranscribeOptions,
     add_summary,
+    damaged_audio_notes,
     identify_speakers,
     load_engine,
     recognize_speech,
@@ -118,6 +119,8 @@ class StageContext:
     is tried again (the runner passes ``job_retry_seconds``; the blob store and bus it passes
     retry on their own)."""
     _samples: np.ndarray | None = field(default=None, repr=False)
+    decode_notes: list[str] = field(default_factory=list, repr=False)
+    """What was wrong with a damaged upload whose readable part was decoded (for the notes)."""
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     """What a pipeline's stages share within one worker's run (e.g. padded tracks)."""
     close_job: Callable[[AsyncSession], Awaitable[None]] | None = field(default=None, repr=False)
@@ -180,7 +183,8 @@ class StageContext:
         await self.in_session(write)
 
     async def samples(self) -> np.ndarray:
-        """The recording as 16 kHz mono float32, decoded once per worker from the upload."""
+        """The recording as 16 kHz mono float32, decoded once per worker from the upload (a
+        read-only memory map when it is long)."""
         if self._samples is None:
             row = await self.transcript_row()
             if row.upload_key is None:
@@ -189,12 +193,17 @@ class StageContext:
             if not local.exists():
                 await self.blobs.download(row.upload_key, local)
             try:
+                # A long recording is decoded to a file in the work folder, on the data
+                # dir's disk, and read from there (see ``decode_file``).
                 audio = await asyncio.to_thread(
-                    decode_file, local, max_seconds=self.settings.max_audio_seconds
+                    decode_file,
+                    local,
+                    max_seconds=self.settings.max_audio_seconds,
+                    spill_dir=self.workdir,
                 )
             except AudioError as error:
                 raise StageFailed(str(error)) from error
-            self._samples = audio.samples
+            self._samples, self.decode_notes = audio.samples, damaged_audio_notes(audio)
         return self._samples
 
     async def put_json(self, name: str, value: Any) -> None:
@@ -257,7 +266,7 @@ async def _transcribe(ctx: StageContext) -> None:
             "language": recognition.language,
             "language_probability": recognition.language_probability,
             "speech_duration": recognition.speech_duration,
-            "notes": recognition.notes,
+            "notes": ctx.decode_notes + recognition.notes,
         },
     )
     if recognition.language and not ctx.options.language:

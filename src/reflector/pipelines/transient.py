@@ -15,6 +15,7 @@ one stage (stages replace their outputs, so a stage run twice leaves the same st
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -69,8 +70,9 @@ def is_transient(error: BaseException) -> bool:
     lost database connections and their kin (``OperationalError``, ``InterfaceError``, any
     error that invalidated its connection, a pool timeout, PostgreSQL's connection, shutdown,
     resource, serialization and deadlock errors); refused or dropped connections and timeouts;
-    HTTP transport errors and 5xx answers. No for everything else: bad input, missing data,
-    a 4xx answer, programming errors.
+    HTTP transport errors and 5xx answers; a full disk (room is made by an operator, or by
+    other jobs ending). No for everything else: bad input, missing data, a 4xx answer,
+    programming errors.
     """
     if isinstance(error, UnavailableError):
         return True
@@ -84,6 +86,8 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, sa_exc.DisconnectionError | sa_exc.TimeoutError):
         return True
     if isinstance(error, ConnectionError | TimeoutError):
+        return True
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return is_retryable_http(error)
 

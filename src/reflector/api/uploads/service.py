@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from reflector.api.schemas import from_row
 from reflector.api.state import AppState
 from reflector.api.uploads.schemas import JobOut, UploadOut
 from reflector.audio import AudioError, probe
+from reflector.blobs import BlobStoreFull
 from reflector.blobs.staging import ChecksumError, UploadStaging, parse_checksum
 from reflector.db.tables import JobRow, TranscriptRow, UploadRow
 from reflector.domain.status import TranscriptStatus
@@ -129,6 +131,29 @@ async def _exclusive(state: AppState, upload_id: str) -> AsyncIterator[None]:
         await asyncio.to_thread(store.unlock, handle)
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def _disk_space_checked(upload: UploadRow | None) -> Iterator[None]:
+    """A full disk (or quota) while bytes are written is answered 507
+    ``insufficient-storage``. What the request wrote is gone by then (chunks and blobs are
+    written aside and discarded when they fail); a resumable ``upload`` stays as it was, to be
+    resumed at ``expected_offset`` once there is room."""
+    try:
+        yield
+    except (OSError, BlobStoreFull) as error:
+        if isinstance(error, OSError) and error.errno not in _NO_SPACE:
+            raise
+        raise Problem(
+            507,
+            "insufficient-storage",
+            "the server has no room to store this upload now; nothing of this request was "
+            "kept: send it again later",
+            **({"expected_offset": upload.received} if upload is not None else {}),
+        ) from error
+
+
 def _wrong_offset(offset: int, received: int) -> Problem:
     return Problem(
         409,
@@ -158,18 +183,19 @@ async def append_chunk(
     store = staging(state)
     chunk = store.new_chunk(upload.id)
     try:
-        written = await _stream_body(request, chunk, limit)
-        async with _exclusive(state, upload.id):
-            # Another request may have moved the upload on while this body arrived.
-            await session.refresh(upload)
-            _ensure_open(upload)
-            if offset > upload.received:
-                raise _wrong_offset(offset, upload.received)
-            if written:
-                upload.received = await asyncio.to_thread(
-                    store.write_at, upload.id, offset, chunk, upload.received
-                )
-                await session.commit()
+        with _disk_space_checked(upload):
+            written = await _stream_body(request, chunk, limit)
+            async with _exclusive(state, upload.id):
+                # Another request may have moved the upload on while this body arrived.
+                await session.refresh(upload)
+                _ensure_open(upload)
+                if offset > upload.received:
+                    raise _wrong_offset(offset, upload.received)
+                if written:
+                    upload.received = await asyncio.to_thread(
+                        store.write_at, upload.id, offset, chunk, upload.received
+                    )
+                    await session.commit()
     finally:
         store.discard(chunk)
 
@@ -277,13 +303,16 @@ async def complete_upload(
         await session.refresh(upload)
         _ensure_open(upload)
         await _verify(state, session, upload, checksum)
-        try:
-            await _accept_file(state, row, store.path(upload.id), upload.filename)
-        except Problem:
-            upload.status = "rejected"
-            await session.commit()
-            await asyncio.to_thread(store.remove, upload.id)
-            raise
+        # A full blob store is not the file's fault: the upload stays open, to be completed
+        # again once there is room.
+        with _disk_space_checked(upload):
+            try:
+                await _accept_file(state, row, store.path(upload.id), upload.filename)
+            except Problem:
+                upload.status = "rejected"
+                await session.commit()
+                await asyncio.to_thread(store.remove, upload.id)
+                raise
         upload.status = "complete"
         await session.commit()
     await asyncio.to_thread(store.remove, upload.id)
@@ -301,12 +330,16 @@ async def upload_whole(
     """The request body is the whole file: stored, then processed."""
     upload, path = await _new_upload(state, session, row.id, filename, None)
     try:
-        received = await _stream_body(request, path, state.settings.max_upload_bytes)
-        if received == 0:
-            raise Problem(422, "empty-upload", "the upload is empty: the request body had no bytes")
-        await _accept_file(state, row, path, filename)
+        with _disk_space_checked(None):
+            received = await _stream_body(request, path, state.settings.max_upload_bytes)
+            if received == 0:
+                raise Problem(
+                    422, "empty-upload", "the upload is empty: the request body had no bytes"
+                )
+            await _accept_file(state, row, path, filename)
         upload.received, upload.status = received, "complete"
     except BaseException:
+        # One request is the whole upload: nothing to resume, so nothing is kept.
         upload.status = "rejected"
         await session.commit()
         path.unlink(missing_ok=True)
