@@ -133,3 +133,42 @@ def test_sign_in_never_goes_to_another_site(page, server):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base_url}/")
+
+
+def test_a_public_link_shows_the_transcript_without_edit_controls(page, server):
+    base_url, email = server
+    page.goto("/sign-in")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}/")
+    made = page.evaluate(
+        """async () => {
+            const csrf = document.cookie.match(/reflector_csrf=([^;]+)/)?.[1] ?? "";
+            const headers = {"content-type": "application/json", "x-csrf-token": csrf};
+            const created = await fetch("/v1/transcripts", {
+                method: "POST", headers, body: JSON.stringify({name: "Board review"}),
+            }).then((r) => r.json());
+            const shared = await fetch(`/v1/transcripts/${created.id}`, {
+                method: "PATCH", headers, body: JSON.stringify({share_mode: "public"}),
+            });
+            return {id: created.id, status: shared.status};
+        }"""
+    )
+    assert made["status"] == 200, made
+    rename = page.get_by_role("button", name="Rename the transcript")
+    page.goto(f"/transcripts/{made['id']}")
+    page.get_by_role("heading", name="Board review").wait_for()
+    assert rename.count() == 1  # the owner edits
+    assert page.locator("summary", has_text="Share").count() == 1
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/sign-in")
+    page.goto(f"/transcripts/{made['id']}")  # anyone with the link
+    page.get_by_role("heading", name="Board review").wait_for()
+    assert rename.count() == 0
+    assert page.locator("summary", has_text="Share").count() == 0
+    assert page.get_by_role("button", name="Delete").count() == 0
+    assert_accessible(page, "a public transcript, read by someone signed out")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "public-transcript-1280-light.png"), full_page=True)

@@ -65,12 +65,14 @@ export function csrfHeaders(): Record<string, string> {
 
 /** On a multi-user server, a 401 means nobody (or an ended session) is signed in: the app
  * goes to the sign-in page, which comes back here afterwards. A failed sign-in itself
- * (`/v1/auth/…`) is left to the page that asked. */
+ * (`/v1/auth/…`) is left to the page that asked, and so is the header's "who is signed in"
+ * (`/v1/me`): someone signed out may read a public transcript. */
 const signInOn401: Middleware = {
   onResponse({ request, response }) {
     const path = new URL(request.url).pathname;
     const here = window.location.pathname;
-    if (response.status === 401 && !path.startsWith("/v1/auth/") && here !== "/sign-in") {
+    const quiet = path.startsWith("/v1/auth/") || path === "/v1/me";
+    if (response.status === 401 && !quiet && here !== "/sign-in") {
       const next = here + window.location.search;
       navigate(`/sign-in?next=${encodeURIComponent(next)}`, true);
     }

@@ -70,8 +70,10 @@ export function TitleEditor(props: {
   transcript: Transcript;
   title: string;
   onSaved: (transcript: Transcript) => void;
+  /** Someone else's transcript, shared with the reader: shown, not editable. */
+  readOnly?: boolean;
 }) {
-  const { transcript, title, onSaved } = props;
+  const { transcript, title, onSaved, readOnly = false } = props;
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState("");
   const save = useSave();
@@ -89,20 +91,22 @@ export function TitleEditor(props: {
     return (
       <div class="title-row">
         <h1 id="transcript-heading">{title}</h1>
-        <button
-          ref={button}
-          type="button"
-          class="icon-only tiny"
-          aria-label="Rename the transcript"
-          title="Rename"
-          onClick={() => {
-            setDraft(transcript.title ?? title);
-            save.clear();
-            setEditing(true);
-          }}
-        >
-          <EditIcon />
-        </button>
+        {!readOnly && (
+          <button
+            ref={button}
+            type="button"
+            class="icon-only tiny"
+            aria-label="Rename the transcript"
+            title="Rename"
+            onClick={() => {
+              setDraft(transcript.title ?? title);
+              save.clear();
+              setEditing(true);
+            }}
+          >
+            <EditIcon />
+          </button>
+        )}
       </div>
     );
   }
@@ -154,8 +158,9 @@ export function TitleEditor(props: {
 export function SummaryPanel(props: {
   transcript: Transcript;
   onSaved: (transcript: Transcript) => void;
+  readOnly?: boolean;
 }) {
-  const { transcript, onSaved } = props;
+  const { transcript, onSaved, readOnly = false } = props;
   const [editing, setEditing] = useState(false);
   const [short, setShort] = useState("");
   const [long, setLong] = useState("");
@@ -175,7 +180,7 @@ export function SummaryPanel(props: {
     <section aria-labelledby="summary-heading" class="panel">
       <div class="panel-head">
         <h2 id="summary-heading">Summary</h2>
-        {!editing && (
+        {!editing && !readOnly && (
           <button
             ref={edit}
             type="button"
@@ -260,7 +265,7 @@ export function SummaryPanel(props: {
           )}
         </>
       ) : (
-        <p class="hint">No summary. Edit to write one.</p>
+        <p class="hint">{readOnly ? "No summary." : "No summary. Edit to write one."}</p>
       )}
     </section>
   );
@@ -272,8 +277,9 @@ export function ActionItemsPanel(props: {
   transcriptId: string;
   items: ActionItem[];
   onChanged: (item: ActionItem) => void;
+  readOnly?: boolean;
 }) {
-  const { transcriptId, items, onChanged } = props;
+  const { transcriptId, items, onChanged, readOnly = false } = props;
   if (items.length === 0) return null;
   const steps = items.filter((item) => item.kind === "next_step");
   const decisions = items.filter((item) => item.kind === "decision");
@@ -283,7 +289,13 @@ export function ActionItemsPanel(props: {
       {steps.length > 0 && (
         <ul class="action-items" aria-label="Next steps">
           {steps.map((item) => (
-            <ActionItemRow key={item.id} transcriptId={transcriptId} item={item} onChanged={onChanged} />
+            <ActionItemRow
+                key={item.id}
+                transcriptId={transcriptId}
+                item={item}
+                onChanged={onChanged}
+                readOnly={readOnly}
+              />
           ))}
         </ul>
       )}
@@ -292,7 +304,13 @@ export function ActionItemsPanel(props: {
           <h3 class="subhead">Decisions</h3>
           <ul class="action-items" aria-label="Decisions">
             {decisions.map((item) => (
-              <ActionItemRow key={item.id} transcriptId={transcriptId} item={item} onChanged={onChanged} />
+              <ActionItemRow
+                key={item.id}
+                transcriptId={transcriptId}
+                item={item}
+                onChanged={onChanged}
+                readOnly={readOnly}
+              />
             ))}
           </ul>
         </>
@@ -305,8 +323,9 @@ function ActionItemRow(props: {
   transcriptId: string;
   item: ActionItem;
   onChanged: (item: ActionItem) => void;
+  readOnly: boolean;
 }) {
-  const { transcriptId, item, onChanged } = props;
+  const { transcriptId, item, onChanged, readOnly } = props;
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState(item.text);
   const [person, setPerson] = useState(item.person ?? "");
@@ -407,7 +426,7 @@ function ActionItemRow(props: {
           id={id}
           type="checkbox"
           checked={done}
-          disabled={save.saving}
+          disabled={save.saving || readOnly}
           onChange={async (event) => {
             const wanted = event.currentTarget.checked;
             setDone(wanted);
@@ -425,22 +444,24 @@ function ActionItemRow(props: {
         )}
         <FieldError message={save.error} />
       </div>
-      <button
-        ref={edit}
-        type="button"
-        class="icon-only"
-        aria-label={`Edit “${item.text}”`}
-        title="Edit"
-        onClick={() => {
-          setText(item.text);
-          setPerson(item.person ?? "");
-          setDeadline(item.deadline ?? "");
-          save.clear();
-          setEditing(true);
-        }}
-      >
-        <EditIcon />
-      </button>
+      {!readOnly && (
+        <button
+          ref={edit}
+          type="button"
+          class="icon-only"
+          aria-label={`Edit “${item.text}”`}
+          title="Edit"
+          onClick={() => {
+            setText(item.text);
+            setPerson(item.person ?? "");
+            setDeadline(item.deadline ?? "");
+            save.clear();
+            setEditing(true);
+          }}
+        >
+          <EditIcon />
+        </button>
+      )}
     </li>
   );
 }
@@ -454,8 +475,9 @@ export function SpeakerName(props: {
   participant: Participant | undefined;
   /** The participant as it was (none: the name is new) and as it is now. */
   onSaved: (before: Participant | undefined, after: Participant) => void;
+  readOnly?: boolean;
 }) {
-  const { transcriptId, speaker, name, participant, onSaved } = props;
+  const { transcriptId, speaker, name, participant, onSaved, readOnly = false } = props;
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(name);
   const save = useSave();
@@ -473,20 +495,22 @@ export function SpeakerName(props: {
     return (
       <>
         <span class="speaker-label">{name}</span>
-        <button
-          ref={button}
-          type="button"
-          class="icon-only tiny"
-          aria-label={`Rename ${name}`}
-          title="Rename"
-          onClick={() => {
-            setDraft(name);
-            save.clear();
-            setEditing(true);
-          }}
-        >
-          <EditIcon />
-        </button>
+        {!readOnly && (
+          <button
+            ref={button}
+            type="button"
+            class="icon-only tiny"
+            aria-label={`Rename ${name}`}
+            title="Rename"
+            onClick={() => {
+              setDraft(name);
+              save.clear();
+              setEditing(true);
+            }}
+          >
+            <EditIcon />
+          </button>
+        )}
       </>
     );
   }

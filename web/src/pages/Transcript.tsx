@@ -257,7 +257,9 @@ function TranscriptView(props: {
     if (word) player.current?.seek(Number(word.dataset.t), true);
   };
 
-  const editable = transcript.status === "ended" && !transcript.shared_with_me;
+  // Someone else's transcript shared with the reader (or a public link): read, never edited.
+  const readOnly = transcript.shared_with_me;
+  const editable = transcript.status === "ended" && !readOnly;
   const path = { transcript_id: transcript.id };
   /** A speaker's new name, and how to take it back: the old name, or no participant at all. */
   const onRenamed = (before: Participant | undefined, after: Participant) => {
@@ -305,6 +307,7 @@ function TranscriptView(props: {
             transcript={transcript}
             title={title}
             onSaved={(saved) => onChange({ transcript: saved })}
+            readOnly={readOnly}
           />
           <StatusBadge status={transcript.status} />
         </div>
@@ -325,8 +328,15 @@ function TranscriptView(props: {
         </p>
         <div class="toolbar">
           <ExportMenu id={transcript.id} />
-          <ShareMenu transcript={transcript} onSaved={(saved) => onChange({ transcript: saved })} />
-          <DeleteButton transcript={transcript} title={title} />
+          {!readOnly && (
+            <>
+              <ShareMenu
+                transcript={transcript}
+                onSaved={(saved) => onChange({ transcript: saved })}
+              />
+              <DeleteButton transcript={transcript} title={title} />
+            </>
+          )}
         </div>
       </header>
       {transcript.status === "idle" && (
@@ -357,11 +367,16 @@ function TranscriptView(props: {
         />
       )}
       {transcript.status === "ended" && (
-        <SummaryPanel transcript={transcript} onSaved={(saved) => onChange({ transcript: saved })} />
+        <SummaryPanel
+          transcript={transcript}
+          onSaved={(saved) => onChange({ transcript: saved })}
+          readOnly={readOnly}
+        />
       )}
       <ActionItemsPanel
         transcriptId={transcript.id}
         items={actionItems}
+        readOnly={readOnly}
         onChanged={(item) =>
           onChange({ actionItems: actionItems.map((old) => (old.id === item.id ? item : old)) })
         }
@@ -396,6 +411,7 @@ function TranscriptView(props: {
                     name={nameOfSpeaker(speaker)}
                     participant={byspeaker.get(speaker)}
                     onSaved={onRenamed}
+                    readOnly={readOnly}
                   />
                 </li>
               ))}
