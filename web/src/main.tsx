@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "./api/client";
 import { LogoIcon, PlusIcon } from "./components/icons";
 import { Browse } from "./pages/Browse";
+import { Listen } from "./pages/Listen";
 import { NewTranscript } from "./pages/New";
 import { Record } from "./pages/Record";
 import { RoomPage } from "./pages/Room";
@@ -18,6 +19,11 @@ import "./styles.css";
 function Page({ location }: { location: Location }) {
   const transcript = /^\/transcripts\/([^/]+)\/?$/.exec(location.path);
   if (transcript) return <TranscriptPage id={decodeURIComponent(transcript[1]!)} />;
+  const listening = /^\/transcripts\/([^/]+)\/listen\/?$/.exec(location.path);
+  if (listening) {
+    const id = decodeURIComponent(listening[1]!);
+    return <Listen key={id} id={id} language={location.query.get("language")} />;
+  }
   if (location.path === "/new") return <NewTranscript />;
   if (location.path === "/record") return <Record />;
   if (location.path === "/settings") return <Settings />;

@@ -2,17 +2,27 @@
 // WS /v1/transcripts/{id}/record/ws and watch the words come (interim ones, which may still
 // change, set apart from final ones), with the elapsed time and topics as they form. Stop, and
 // the page moves to the transcript, whose processing runs on every second that was recorded.
+// With translation targets, each one's captions (the transcript's TRANSLATION events) show
+// beside the words, and a link opens the Listen page, where the translated speech is heard.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, problemText, type Word } from "../api/client";
+import { useTranscriptEvents } from "../api/transcriptEvents";
+import { type CaptionsByLanguage, captionOf, withCaption } from "../captions";
 import { ErrorMessage } from "../components/common";
 import { clock, speakerLabel } from "../format";
-import { LANGUAGES } from "../languages";
+import { LANGUAGES, languageName } from "../languages";
 import { type Capture, microphones, SAMPLE_RATE, startCapture } from "../microphone";
 import { Link, navigate } from "../router";
+import "../listen.css";
 
 type Phase = "setup" | "connecting" | "recording" | "stopping";
 
 const SPEAKER_COLOURS = 8;
+/** The most target languages a live session takes (the server's limit). */
+const MAX_TARGETS = 8;
+/** Captions shown per language while recording: the latest ones, as subtitles (all of them
+ * stay readable on the Listen page). */
+const SHOWN_CAPTIONS = 8;
 
 interface LiveMessage {
   type: string;
@@ -46,6 +56,8 @@ export function Record() {
   const [deviceId, setDeviceId] = useState("");
   const [name, setName] = useState("");
   const [language, setLanguage] = useState("en");
+  const [targets, setTargets] = useState<string[]>([]);
+  const [captions, setCaptions] = useState<CaptionsByLanguage>({});
   const [phase, setPhase] = useState<Phase>("setup");
   const [testing, setTesting] = useState(false);
   const [level, setLevel] = useState(0);
@@ -58,6 +70,8 @@ export function Record() {
   const capture = useRef<Capture | null>(null);
   const socket = useRef<WebSocket | null>(null);
   const sent = useRef(0);
+  /** What the server said when it refused the stream, kept for when the socket closes. */
+  const refusal = useRef<string | null>(null);
   const phaseRef = useRef(phase);
   phaseRef.current = phase;
 
@@ -69,6 +83,18 @@ export function Record() {
       socket.current?.close(); // the server keeps and processes what it received
     };
   }, []);
+
+  useTranscriptEvents(
+    transcriptId ?? "",
+    transcriptId !== null && targets.length > 0 && (phase === "recording" || phase === "stopping"),
+    {
+      onOpen: () => setCaptions({}),
+      onEvent: (event) => {
+        const caption = captionOf(event);
+        if (caption) setCaptions((held) => withCaption(held, caption));
+      },
+    },
+  );
 
   const stopCapture = () => {
     capture.current?.stop();
@@ -108,6 +134,12 @@ export function Record() {
 
   const start = async () => {
     setError(null);
+    if (targets.length > 0 && !language) {
+      setError("Choose the spoken language: captions are translated from it.");
+      return;
+    }
+    refusal.current = null;
+    setCaptions({});
     setPhase("connecting");
     setFinals([]);
     setInterim([]);
@@ -148,6 +180,7 @@ export function Record() {
           sample_rate: SAMPLE_RATE,
           format: "f32le",
           language: language || null,
+          translate_to: targets,
         }),
       );
       setPhase("recording");
@@ -167,7 +200,15 @@ export function Record() {
       } else if (data.type === "topic" && data.title) {
         setTopics((old) => [...old, data.title!]);
       } else if (data.type === "error") {
-        setError(data.message ?? "The server refused the audio.");
+        refusal.current =
+          data.code === "bad-config"
+            ? // e.g. "cannot translate 'en' into 'de'": the languages by name.
+              `The server cannot record with these settings: ${(data.message ?? "").replace(
+                /'([a-z]{2,3})'/g,
+                (_, code: string) => languageName(code),
+              )}.`
+            : (data.message ?? "The server refused the audio.");
+        setError(refusal.current);
       } else if (data.type === "stopped") {
         navigate(`/transcripts/${encodeURIComponent(id)}`);
       }
@@ -181,9 +222,10 @@ export function Record() {
       }
       setPhase("setup");
       setError(
-        event.reason
-          ? `The server ended the recording: ${event.reason}`
-          : "The connection to the server was lost. What was recorded until then is kept and processed.",
+        refusal.current ??
+          (event.reason
+            ? `The server ended the recording: ${event.reason}`
+            : "The connection to the server was lost. What was recorded until then is kept and processed."),
       );
     };
   };
@@ -254,7 +296,11 @@ export function Record() {
             id="record-language"
             value={language}
             disabled={busy}
-            onChange={(event) => setLanguage(event.currentTarget.value)}
+            onChange={(event) => {
+              const spoken = event.currentTarget.value;
+              setLanguage(spoken);
+              setTargets((chosen) => chosen.filter((code) => code !== spoken));
+            }}
           >
             <option value="">Detect automatically</option>
             {LANGUAGES.map(([code, label]) => (
@@ -263,6 +309,52 @@ export function Record() {
               </option>
             ))}
           </select>
+        </div>
+        <div class="field">
+          <label for="record-translate">Translate captions into</label>
+          <select
+            id="record-translate"
+            value=""
+            disabled={busy || !language || targets.length >= MAX_TARGETS}
+            aria-describedby="record-translate-hint"
+            onChange={(event) => {
+              const code = event.currentTarget.value;
+              if (code) setTargets((chosen) => [...chosen, code]);
+            }}
+          >
+            <option value="">
+              {targets.length >= MAX_TARGETS ? "No more languages" : "Add a language…"}
+            </option>
+            {LANGUAGES.filter(([code]) => code !== language && !targets.includes(code)).map(
+              ([code, label]) => (
+                <option key={code} value={code}>
+                  {label}
+                </option>
+              ),
+            )}
+          </select>
+          <p id="record-translate-hint" class="hint field-hint">
+            {language
+              ? "Captions and speech in other languages, while you record."
+              : "Choose the spoken language to translate."}
+          </p>
+          {targets.length > 0 && (
+            <ul class="chips" aria-label="Translation languages">
+              {targets.map((code) => (
+                <li key={code} class="chip">
+                  {languageName(code)}
+                  <button
+                    type="button"
+                    disabled={busy}
+                    aria-label={`Remove ${languageName(code)}`}
+                    onClick={() => setTargets((chosen) => chosen.filter((held) => held !== code))}
+                  >
+                    <span aria-hidden="true">×</span>
+                  </button>
+                </li>
+              ))}
+            </ul>
+          )}
         </div>
       </div>
 
@@ -355,6 +447,47 @@ export function Record() {
               </p>
             )}
           </div>
+          {busy && transcriptId && targets.length > 0 && (
+            <div class="captions-grid">
+              {targets.map((code) => {
+                const shown = (captions[code] ?? []).slice(-SHOWN_CAPTIONS);
+                const listenHref =
+                  `/transcripts/${encodeURIComponent(transcriptId)}/listen` +
+                  `?language=${encodeURIComponent(code)}`;
+                return (
+                  <section
+                    key={code}
+                    class="captions"
+                    data-language={code}
+                    aria-labelledby={`captions-${code}`}
+                  >
+                    <h3 id={`captions-${code}`} class="subhead">
+                      Captions in {languageName(code)}
+                    </h3>
+                    {shown.length === 0 ? (
+                      <p class="hint">Translated sentences appear here.</p>
+                    ) : (
+                      <ol class="caption-list" lang={code} aria-live="polite">
+                        {shown.map((caption) => (
+                          <li key={caption.index} class="caption">
+                            <span class="caption-time">{clock(caption.start)}</span>
+                            <span class="caption-text">{caption.text}</span>
+                          </li>
+                        ))}
+                      </ol>
+                    )}
+                    {/* A new tab: leaving this page would end the recording. */}
+                    <p>
+                      <a href={listenHref} target="_blank" rel="noopener">
+                        Listen in {languageName(code)}
+                        <span class="visually-hidden"> (opens in a new tab)</span>
+                      </a>
+                    </p>
+                  </section>
+                );
+              })}
+            </div>
+          )}
           {topics.length > 0 && (
             <>
               <h3 class="subhead">Topics so far</h3>

@@ -347,6 +347,14 @@ function TranscriptView(props: {
           </p>
         </div>
       )}
+      {transcript.status === "recording" && (
+        <div class="notice" role="note">
+          <p>This meeting is being recorded now.</p>
+          <Link href={`/transcripts/${encodeURIComponent(transcript.id)}/listen`}>
+            Listen live in another language
+          </Link>
+        </div>
+      )}
       {IN_PROGRESS.has(transcript.status) && (
         <ProcessingView key={transcript.id} transcript={transcript} onSettled={onReload} />
       )}
