@@ -307,6 +307,30 @@ def test_a_room_that_keeps_audio_regardless_never_asks(watched, server):
 
 
 @pytest.mark.slow
+def test_a_room_recorded_on_request_starts_its_recording_from_the_page(watched, server, daily):
+    body = {"name": "on-request", "recording_type": "cloud", "recording_trigger": "prompt"}
+    httpx.post(f"{server}/v1/rooms", json=body, timeout=30).raise_for_status()
+    automatic = {"name": "always-on", "recording_type": "cloud", "recording_trigger": "automatic"}
+    httpx.post(f"{server}/v1/rooms", json=automatic, timeout=30).raise_for_status()
+    page = watched.page
+    page.goto("/rooms/always-on")
+    page.get_by_role("button", name="Join the meeting").click()
+    page.locator("iframe.call-frame").wait_for()
+    assert page.get_by_role("button", name="Start recording").count() == 0
+
+    page.goto("/rooms/on-request")
+    page.get_by_role("button", name="Join the meeting").click()
+    page.locator("iframe.call-frame").wait_for()
+    started_before = len(daily.state.recordings_started)
+    page.get_by_role("button", name="Start recording").click()
+    page.get_by_role("status").filter(has_text="Recording").wait_for()
+    assert page.get_by_role("button", name="Start recording").count() == 0
+    started = daily.state.recordings_started[started_before:]
+    assert [entry.get("type") for entry in started] == ["raw-tracks"], started
+    assert_accessible(page, "a room recorded on request, recording")
+
+
+@pytest.mark.slow
 def test_an_unknown_room_says_so_in_words(watched, server):
     page = watched.page
     page.goto("/rooms/nobody-made-this")

@@ -150,6 +150,10 @@ export function RoomPage({ name }: { name: string }) {
               <button type="button" onClick={leave}>
                 Leave
               </button>
+              {joined.meeting.recording_type === "cloud" &&
+                joined.meeting.recording_trigger === "prompt" && (
+                  <StartRecording meeting={joined.meeting} />
+                )}
               {joined.join.is_owner && (
                 <EndMeeting meeting={joined.meeting} onEnded={leave} />
               )}
@@ -300,6 +304,51 @@ function ConsentQuestion({ meetingId }: { meetingId: string }) {
         </p>
       )}
     </div>
+  );
+}
+
+/** A room recorded "when someone asks": one per-participant recording, started from here. */
+function StartRecording({ meeting }: { meeting: Meeting }) {
+  const [state, setState] = useState<"idle" | "starting" | "recording">("idle");
+  const [error, setError] = useState<string | null>(null);
+
+  const start = async () => {
+    setState("starting");
+    setError(null);
+    try {
+      const { data, error: problem, response } = await api.POST(
+        "/v1/meetings/{meeting_id}/recordings/start",
+        { params: { path: { meeting_id: meeting.id } }, body: { type: "raw-tracks" } },
+      );
+      if (data) {
+        setState("recording");
+        return;
+      }
+      setError(problemText(problem, response));
+    } catch {
+      setError(problemText(undefined));
+    }
+    setState("idle");
+  };
+
+  if (state === "recording") {
+    return (
+      <span class="tag recording-tag" role="status">
+        Recording
+      </span>
+    );
+  }
+  return (
+    <>
+      <button type="button" disabled={state === "starting"} onClick={() => void start()}>
+        {state === "starting" ? "Starting…" : "Start recording"}
+      </button>
+      {error && (
+        <p class="field-error" role="alert">
+          {error}
+        </p>
+      )}
+    </>
   );
 }
 
