@@ -7,6 +7,7 @@ showing the moment their owner makes them private."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.websockets import WebSocketDisconnect
@@ -223,3 +224,73 @@ def test_share_mode_is_checked_and_owner_only(server):
     assert done.status_code == 200 and done.json()["share_mode"] == "public"
     _problem(server.get("/v1/transcripts", params={"scope": "others"},
                         headers=ann.key_headers()), 422, "validation-error")  # fmt: skip
+
+
+def _pages(server, person, size: int, **params) -> tuple[list[str], set[int]]:
+    """Every page of the person's list, in order: the ids, and the totals the pages gave."""
+    ids: list[str] = []
+    totals: set[int] = set()
+    page = 1
+    while True:
+        response = server.get(
+            "/v1/transcripts",
+            params={**params, "page": page, "size": size},
+            headers=person.key_headers(),
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        totals.add(body["total"])
+        ids += [item["id"] for item in body["items"]]
+        if not body["items"]:
+            return ids, totals
+        page += 1
+
+
+def test_pages_merge_own_room_and_link_transcripts_in_every_sort(server):
+    """The list reads its own, shared-room and opened-link transcripts apart and merges them:
+    every page in order, each transcript once (one both in a shared room and opened through
+    its link too), the trash and other people's private ones never."""
+    ann, bob = make_person(server, "ann"), make_person(server, "bob")
+    room = make_room(server, ann.id, shared=True)
+    day = datetime(2025, 3, 1, tzinfo=UTC)
+
+    def made(owner, n: int, **fields):
+        # Two pairs share a creation time, so the id must break ties the same way everywhere.
+        return make_transcript(
+            server,
+            owner.id,
+            title=f"title {n:02d}",
+            duration=float(100 - n),
+            created_at=day + timedelta(hours=n // 2),
+            **fields,
+        )
+
+    own = [made(bob, n) for n in (0, 3, 4, 9)]
+    in_room = [made(ann, n, room_id=room.id) for n in (1, 5)]
+    linked = [made(ann, n, share_mode="semi-private") for n in (2, 7)]
+    both = made(ann, 6, room_id=room.id, share_mode="public")
+    for row in [*linked, both]:
+        opened = server.get(f"/v1/transcripts/{row.id}", headers=bob.key_headers())
+        assert opened.status_code == 200, opened.text
+    made(ann, 8)  # Ann's private one
+    trashed = made(bob, 10)
+    assert server.delete(f"/v1/transcripts/{trashed.id}", headers=bob.key_headers()).status_code \
+        == 204  # fmt: skip
+
+    rows = {r.id: r for r in [*own, *in_room, *linked, both]}
+    shared = {r.id for r in [*in_room, *linked, both]}
+    for sort in ("-created_at", "created_at", "title", "-title", "duration", "-duration"):
+        field = sort.lstrip("-")
+        for scope, wanted in (
+            ("all", set(rows)),
+            ("shared", shared),
+            ("mine", {r.id for r in own}),
+        ):
+            expected = sorted(wanted, key=lambda i, f=field: (getattr(rows[i], f), i))
+            if sort.startswith("-"):
+                expected.reverse()
+            for size in (2, 3, 50):
+                ids, totals = _pages(server, bob, size, sort=sort, scope=scope)
+                assert ids == expected, (sort, scope, size)
+                assert totals == {len(expected)}, (sort, scope, size)
+    assert _pages(server, bob, 2, deleted="true") == ([trashed.id], {1})

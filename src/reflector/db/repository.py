@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -25,7 +25,7 @@ from reflector.db.accounts import (
     list_api_keys,
     revoke_api_key,
 )
-from reflector.db.sharing import SHARED_WITH_SQL, Scope, access_to, listed_for, shared_sql_params
+from reflector.db.sharing import SHARED_WITH_SQL, Scope, access_to, listed_parts, shared_sql_params
 from reflector.db.tables import (
     ActionItemRow,
     EventRow,
@@ -112,12 +112,11 @@ async def list_transcripts(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[Sequence[TranscriptRow], int]:
-    conditions: list[Any] = [listed_for(user_id, "mine" if where.deleted else where.scope)]
-    conditions.append(
+    conditions: list[Any] = [
         TranscriptRow.deleted_at.is_not(None)
         if where.deleted
         else TranscriptRow.deleted_at.is_(None)
-    )
+    ]
     if where.status:
         conditions.append(TranscriptRow.status == where.status)
     if where.source:
@@ -128,17 +127,46 @@ async def list_transcripts(
         conditions.append(TranscriptRow.created_at >= where.created_after)
     if where.created_before:
         conditions.append(TranscriptRow.created_at < where.created_before)
+    # Own, shared through a room, opened through a link: one index-friendly query each.
+    parts = listed_parts(user_id, "mine" if where.deleted else where.scope)
     column = getattr(TranscriptRow, sort.lstrip("-"))
-    order = column.desc() if sort.startswith("-") else column.asc()
-    # The id breaks ties, so pages never repeat or skip rows with equal sort values.
-    tie = TranscriptRow.id.desc() if sort.startswith("-") else TranscriptRow.id.asc()
-    total = await session.scalar(select(func.count()).select_from(TranscriptRow).where(*conditions))
+
+    def ordered(key: Any, id_: Any) -> tuple[Any, Any]:
+        # The id breaks ties, so pages never repeat or skip rows with equal sort values.
+        return (key.desc(), id_.desc()) if sort.startswith("-") else (key.asc(), id_.asc())
+
+    counted = [select(TranscriptRow.id).where(*conditions, part) for part in parts]
+    total = await session.scalar(
+        select(func.count()).select_from(union_all(*counted).subquery())
+        if len(counted) > 1
+        else select(func.count()).select_from(counted[0].subquery())
+    )
+    page: Any
+    if len(parts) == 1:
+        page = select(TranscriptRow.id).where(*conditions, parts[0])
+        page = page.order_by(*ordered(column, TranscriptRow.id)).offset(offset).limit(limit)
+    else:
+        # The page lies within the first ``offset + limit`` rows of each part, which an index
+        # yields in order for the default sort; merging them sorts at most that many rows.
+        tops = [
+            select(TranscriptRow.id, column.label("key"))
+            .where(*conditions, part)
+            .order_by(*ordered(column, TranscriptRow.id))
+            .limit(offset + limit)
+            .subquery()
+            for part in parts
+        ]
+        merged = union_all(*(select(top.c.id, top.c.key) for top in tops)).subquery()
+        page = (
+            select(merged.c.id)
+            .order_by(*ordered(merged.c.key, merged.c.id))
+            .offset(offset)
+            .limit(limit)
+        )
     rows = await session.scalars(
         select(TranscriptRow)
-        .where(*conditions)
-        .order_by(order, tie)
-        .offset(offset)
-        .limit(limit)
+        .where(TranscriptRow.id.in_(page))
+        .order_by(*ordered(column, TranscriptRow.id))
         # A list shows no transcript text or waveform: not reading them makes pages 5x cheaper.
         .options(defer(TranscriptRow.text), defer(TranscriptRow.waveform))
     )
@@ -285,6 +313,26 @@ async def load_segments(session: AsyncSession, transcript_id: str) -> list[Segme
     )
     # The row's columns are the segment's fields (its words stored as their JSON).
     return [Segment.model_validate(r, from_attributes=True) for r in rows]
+
+
+async def segment_rows(session: AsyncSession, transcript_id: str) -> Sequence[Any]:
+    """The stored segments in order as plain rows (``speaker``, ``start``, ``end``, ``text``,
+    ``confidence``, ``words`` as stored), for answers built without a model per word: a long
+    meeting has tens of thousands of words, and validating each costs far more than reading
+    them."""
+    result = await session.execute(
+        select(
+            SegmentRow.speaker,
+            SegmentRow.start,
+            SegmentRow.end,
+            SegmentRow.text,
+            SegmentRow.confidence,
+            SegmentRow.words,
+        )
+        .where(SegmentRow.transcript_id == transcript_id)
+        .order_by(SegmentRow.position)
+    )
+    return result.all()
 
 
 async def replace_summary(
@@ -570,6 +618,7 @@ __all__ = [
     "replace_summary",
     "revoke_api_key",
     "search_transcripts",
+    "segment_rows",
     "stored_events",
     "to_domain",
 ]

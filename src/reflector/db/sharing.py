@@ -81,6 +81,31 @@ def listed_for(user_id: str, scope: Scope = "all") -> ColumnElement[bool]:
     return or_(mine, shared_with(user_id))
 
 
+def listed_parts(user_id: str, scope: Scope = "all") -> list[ColumnElement[bool]]:
+    """:func:`listed_for` as disjoint conditions (no transcript meets two), each of which a
+    database answers from an index: the caller's own (by owner), those in shared rooms (by
+    room), and those opened through their link (by the caller's ``transcript_shares``).
+
+    A list runs one query per part and merges them: one condition with an ``OR`` of all three
+    makes both databases read every transcript of every user to count and sort a page.
+    """
+    mine = TranscriptRow.user_id == user_id
+    shared_rooms = select(RoomRow.id).where(RoomRow.is_shared.is_(True))
+    opened = select(TranscriptShareRow.transcript_id).where(TranscriptShareRow.user_id == user_id)
+    in_room = and_(TranscriptRow.user_id != user_id, TranscriptRow.room_id.in_(shared_rooms))
+    by_link = and_(
+        TranscriptRow.user_id != user_id,
+        TranscriptRow.id.in_(opened),
+        TranscriptRow.share_mode.in_(LINK_MODES),
+        ~_in_shared_room(),  # already in ``in_room``
+    )
+    if scope == "mine":
+        return [mine]
+    if scope == "shared":
+        return [in_room, by_link]
+    return [mine, in_room, by_link]
+
+
 SHARED_WITH_SQL = (
     "(t.user_id <> :user AND ("
     "EXISTS (SELECT 1 FROM rooms r WHERE r.id = t.room_id AND r.is_shared = :shared_room)"
@@ -127,6 +152,7 @@ __all__ = [
     "Scope",
     "access_to",
     "listed_for",
+    "listed_parts",
     "remember_opened",
     "room_is_shared",
     "shared_sql_params",

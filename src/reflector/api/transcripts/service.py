@@ -8,6 +8,7 @@ import html
 from collections.abc import Callable
 from typing import Any
 
+import pydantic_core
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reflector.api.auth import CurrentUser
@@ -21,7 +22,6 @@ from reflector.api.transcripts.schemas import (
     SearchHitOut,
     SegmentOut,
     SpeakerAssign,
-    TopicOut,
     TranscriptCreate,
     TranscriptOut,
 )
@@ -89,6 +89,40 @@ def segments_out(segments: list[Segment], names: dict[int, str]) -> list[Segment
         )
         for index, segment in enumerate(segments)
     ]
+
+
+def _word_json(word: dict[str, Any]) -> dict[str, Any]:
+    # A stored word as ``Word`` writes it: its fields in order, floats as floats, defaults
+    # for the fields a word stored without them lacks.
+    return {
+        "start": float(word["start"]),
+        "end": float(word["end"]),
+        "text": word["text"],
+        "probability": float(word.get("probability", 1.0)),
+        "speaker": word.get("speaker"),
+    }
+
+
+async def segments_json(session: AsyncSession, transcript_id: str) -> bytes:
+    """The transcript's segments as the JSON of ``list[SegmentOut]``, byte for byte, built
+    from the stored rows without a model per word (the rows were validated when written)."""
+    names = await speaker_names(session, transcript_id)
+    rows = await repository.segment_rows(session, transcript_id)
+    return pydantic_core.to_json(
+        [
+            {
+                "index": index,
+                "speaker": row.speaker,
+                "speaker_name": names.get(row.speaker) if row.speaker is not None else None,
+                "start": float(row.start),
+                "end": float(row.end),
+                "text": row.text,
+                "confidence": float(row.confidence),
+                "words": [_word_json(word) for word in row.words or ()],
+            }
+            for index, row in enumerate(rows)
+        ]
+    )
 
 
 def safe_snippet(snippet: str) -> str:
@@ -188,28 +222,36 @@ async def speaker_names(session: AsyncSession, transcript_id: str) -> dict[int, 
     return {p.speaker: p.name for p in participants if p.speaker is not None}
 
 
-async def segments(session: AsyncSession, transcript_id: str) -> list[SegmentOut]:
-    loaded = await repository.load_segments(session, transcript_id)
-    return segments_out(loaded, await speaker_names(session, transcript_id))
-
-
-async def topics(session: AsyncSession, transcript_id: str) -> list[TopicOut]:
+async def topics_json(session: AsyncSession, transcript_id: str) -> bytes:
+    """The transcript's topics as the JSON of ``list[TopicOut]``, byte for byte, each with
+    the words of the segments it covers (all of them, and by speaker), built from the stored
+    rows like :func:`segments_json`."""
     found = await repository.load_topics(session, transcript_id)
     if not found:
         # A long meeting's segments take a while to read: not for an empty answer.
-        return []
-    loaded = await repository.load_segments(session, transcript_id)
+        return b"[]"
+    rows = await repository.segment_rows(session, transcript_id)
+    words_of = [[_word_json(word) for word in row.words or ()] for row in rows]
     result = []
     for topic in found:
-        covered = list(range(topic.first_segment, min(topic.last_segment + 1, len(loaded))))
-        words = [w for i in covered for w in loaded[i].words]
-        per_speaker: dict[str, list[Word]] = {}
+        covered = list(range(topic.first_segment, min(topic.last_segment + 1, len(rows))))
+        words = [word for i in covered for word in words_of[i]]
+        per_speaker: dict[str, list[dict[str, Any]]] = {}
         for word in words:
-            per_speaker.setdefault(str(word.speaker), []).append(word)
+            per_speaker.setdefault(str(word["speaker"]), []).append(word)
         result.append(
-            from_row(TopicOut, topic, segments=covered, words=words, words_per_speaker=per_speaker)
+            {
+                "id": topic.id,
+                "title": topic.title,
+                "summary": topic.summary,
+                "start": float(topic.start),
+                "duration": float(topic.duration),
+                "segments": covered,
+                "words": words,
+                "words_per_speaker": per_speaker,
+            }
         )
-    return result
+    return pydantic_core.to_json(result)
 
 
 async def participants(session: AsyncSession, transcript_id: str) -> list[ParticipantOut]:
