@@ -203,10 +203,10 @@ class HeldDecodes(StreamingTranscriber):
     held_thread: threading.Thread | None = None
     release: threading.Event = field(default_factory=threading.Event)
 
-    def _transcribe(self, audio, prompt, *padding):
+    def _transcribe(self, audio, prompt, *padding, **beam):
         if threading.current_thread() is self.held_thread:
             assert self.release.wait(timeout=60)
-        return super()._transcribe(audio, prompt, *padding)
+        return super()._transcribe(audio, prompt, *padding, **beam)
 
 
 @pytest.mark.slow
@@ -385,18 +385,22 @@ class ScriptedDecodes(StreamingTranscriber):
     script: list[list[Word]] = field(default_factory=list)
     heard: list[tuple[float, float]] = field(default_factory=list)
     speech: object = None
+    beams: list[int | None] = field(default_factory=list)
+    elapsed: float = 0.0
+    """Seconds each regular decode reports having taken."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._vad_stream = _ScriptedVad(self.speech or (lambda t: True))
 
-    def _transcribe(self, audio, prompt, padding=3.0):
+    def _transcribe(self, audio, prompt, padding=3.0, beam_size=None):
         from reflector.asr.short_buffer import BufferTranscript
 
         if padding != 3.0:  # a quick look
             return BufferTranscript([], "en"), 0.0
         offset = self._offset
         self.heard.append((offset, offset + len(audio) / SAMPLE_RATE))
+        self.beams.append(beam_size)
         hypothesis = self.script[min(len(self.heard), len(self.script)) - 1]
         inside = [w for w in hypothesis if w.start < offset + len(audio) / SAMPLE_RATE]
         shifted = [
@@ -404,7 +408,7 @@ class ScriptedDecodes(StreamingTranscriber):
             for w in inside
             if w.start >= offset - 0.01
         ]
-        return BufferTranscript(shifted, "en"), 0.0
+        return BufferTranscript(shifted, "en"), self.elapsed
 
 
 def scripted(script: list[list[Word]], speech=None) -> ScriptedDecodes:
@@ -438,6 +442,42 @@ def test_a_clause_a_later_decode_skips_still_becomes_final():
     finals = final_words_of(updates)
     assert said(finals) == "alpha bravo charlie delta foxtrot golf"
     assert_every_interim_word_is_covered(updates)
+
+
+def test_a_carried_clause_does_not_agree_with_itself():
+    # Recorded on the generated meeting: one decode heard "I will remember it." (a guess at a
+    # turn's start), the next skipped it; kept as interim, it then "agreed" with the decode it
+    # was copied from and became final. Carried over, it stays interim until a decode says
+    # what was said, and that becomes final instead.
+    start = words("alpha bravo", start=0.1)  # to 0.85 s
+    guess = words("i will remember it", start=2.0, step=0.22)  # 2.0 to 2.83 s
+    heard = words("our error rate went up", start=2.0, step=0.18)
+    script = [start] * 5 + [start + guess, start, start + heard]
+    transcriber = scripted(script)
+    updates = run_through(transcriber, 5.0)
+    assert said(final_words_of(updates)) == "alpha bravo our error rate went up"
+    assert_every_interim_word_is_covered(updates)
+
+
+def test_decodes_search_a_beam_until_they_fall_behind():
+    transcriber = scripted([words("alpha bravo charlie")])
+    run_through(transcriber, 1.0)
+    assert transcriber.beams and set(transcriber.beams) == {5}
+    transcriber = scripted([words("alpha bravo charlie")])
+    transcriber.options = LiveOptions(step=0.5, max_step=2.0)
+    transcriber.elapsed = 0.6  # each decode takes longer than the step allows
+    run_through(transcriber, 3.0)
+    assert transcriber.beams[0] == 5 and transcriber.beams[-1] == 1
+
+
+def test_agreement_stops_before_a_word_not_settled():
+    agreement = LocalAgreement()
+    agreement.insert(words("one two three four"))
+    carried = {" three"}
+    final, interim = agreement.insert(
+        words("one two three four"), settled=lambda w: w.text not in carried
+    )
+    assert said(final) == "one two" and said(interim) == "three four"
 
 
 def final_words_of(updates: list) -> list[Word]:
@@ -532,7 +572,7 @@ def test_real_speech_streams_each_word_once_and_close_to_offline(tiny_engine, ch
         expected = sum(spoken[j : j + 3] == run for j in range(len(spoken) - 2))
         assert times <= max(1, expected), (" ".join(run), text)
     live = word_error_rate(reference, text)
-    assert live <= offline + 0.08, (live, offline, text)
+    assert live <= offline + 0.05, (live, offline, text)
     # Words shown as interim end final, or final words cover their time.
     shown = [w for timed in updates for w in timed.update.interim]
     lost = [w for w in shown if not covered(w, finals)]

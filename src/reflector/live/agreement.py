@@ -18,6 +18,7 @@ Two guards keep the committed words a clean stream, whatever a decode says:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reflector.domain import Word
@@ -103,12 +104,20 @@ class LocalAgreement:
             index += 1
         return kept
 
-    def insert(self, hypothesis: list[Word]) -> tuple[list[Word], list[Word]]:
-        """Take a new hypothesis (absolute times); return (newly final words, interim words)."""
+    def insert(
+        self, hypothesis: list[Word], settled: Callable[[Word], bool] | None = None
+    ) -> tuple[list[Word], list[Word]]:
+        """Take a new hypothesis (absolute times); return (newly final words, interim words).
+
+        Agreement stops before the first word that ``settled`` rejects: a word the hypothesis
+        carries over from the previous one rather than heard again (it agrees only because it
+        was copied), or one the decode heard too little audio after to be trusted yet."""
         new = self._without_repeats(self._new_part(hypothesis))
         agreed = 0
         for old, current in zip(self.previous, new, strict=False):
             if word_key(old.text) != word_key(current.text) or not word_key(current.text):
+                break
+            if settled is not None and not settled(current):
                 break
             agreed += 1
         final = self._commit(new[:agreed])
