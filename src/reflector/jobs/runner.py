@@ -28,7 +28,7 @@ from typing import Literal
 
 import structlog
 from sqlalchemy import or_, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from reflector.blobs import BlobStore
 from reflector.bus import EventBus
@@ -183,27 +183,13 @@ async def run_job(
         workdir=workdir,
         retry=budget,
     )
-    stages_of_job: tuple[str, ...] = ()
-
-    async def close_job(session: AsyncSession) -> None:
-        # Inside a fenced transaction: its first statement checked that the lease is ours.
-        # The lease is kept until the runner's last write, so the announcement of ``ended``
-        # (stored events, in fenced transactions after this one) still passes the fence.
-        await session.execute(
-            update(JobRow)
-            .where(JobRow.id == job.id, JobRow.lease_owner == owner)
-            .values(status="done", stages_done=list(stages_of_job), finished_at=utcnow())
-        )
-
-    context.close_job = close_job
     done = list(job.stages_done)
     # Where the previous holder was when it stopped: a stage started and not finished.
     interrupted = job.current_stage if job.current_stage not in (None, *done) else None
     stage_attempts = job.stage_attempts
     renewer = asyncio.create_task(_renew(deps, job.id, owner))
     try:
-        stages_of_job = pipeline_stages(job.pipeline)
-        for stage in stages_of_job:
+        for stage in pipeline_stages(job.pipeline):
             if stage in done:
                 continue
             if stages is not None and stage not in stages:

@@ -10,8 +10,6 @@ A status used as a lock (a live stream taking an idle transcript) is moved, unan
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reflector.bus import EventBus
@@ -66,18 +64,14 @@ async def change_status(
     transcript: TranscriptRow,
     target: TranscriptStatus,
     error: str | None = None,
-    also: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> None:
     """Move ``transcript`` to ``target``: commit the row, then announce it (both events).
 
-    ``error`` says why, with ``target`` ``error``. ``also(session)`` writes what must commit
-    in the same transaction (a job closed with the status that ends it). Raises
+    ``error`` says why, with ``target`` ``error``. Raises
     :class:`~reflector.domain.status.IllegalTransition` before changing anything.
     """
     transcript_id, user_id = transcript.id, transcript.user_id
     apply_status(transcript, target, error)
-    if also is not None:
-        await also(session)
     await session.commit()
     status = TranscriptStatus(target)
     await announce_status(session, bus, transcript_id, user_id, status, error)
@@ -91,9 +85,8 @@ async def set_status(
     transcript_id: str,
     target: TranscriptStatus,
     error: str | None = None,
-    also: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> None:
     """:func:`change_status` for a transcript given by id, in a session of its own."""
     async with sessions() as session:
         row = await repository.get_transcript(session, transcript_id, None)
-        await change_status(session, bus, row, target, error, also)
+        await change_status(session, bus, row, target, error)

@@ -123,10 +123,6 @@ class StageContext:
     """What was wrong with a damaged upload whose readable part was decoded (for the notes)."""
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     """What a pipeline's stages share within one worker's run (e.g. padded tracks)."""
-    close_job: Callable[[AsyncSession], Awaitable[None]] | None = field(default=None, repr=False)
-    """Marks the running job done in a session (the runner passes it): written in the same
-    transaction as ``ended``, so nobody sees the transcript ended while its job still counts
-    as active (a reprocess at once would be refused as busy)."""
 
     def key(self, name: str) -> str:
         return f"transcripts/{self.transcript_id}/{name}"
@@ -149,13 +145,7 @@ class StageContext:
         await retry_transient(
             self.retry,
             f"set status {status.value}",
-            lambda: set_status(
-                self.sessions,
-                self.bus,
-                self.transcript_id,
-                status,
-                also=self.close_job if status is TranscriptStatus.ENDED else None,
-            ),
+            lambda: set_status(self.sessions, self.bus, self.transcript_id, status),
         )
 
     async def in_session(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -25,7 +26,11 @@ from reflector.api.transcripts.schemas import TranscriptOut
 from reflector.api.transcripts.service import transcript_out
 from reflector.api.uploads import service
 from reflector.api.uploads.schemas import JobOut, UploadCreate, UploadOut
-from reflector.jobs.submit import pipeline_for
+from reflector.jobs.submit import TranscriptBusy, pipeline_for
+
+SETTLING_TRIES = 25
+SETTLING_PAUSE_SECONDS = 0.2
+"""How long a reprocess waits (5 s in all) for a job that has just ended its transcript."""
 
 router = APIRouter(prefix="/v1/transcripts", tags=["uploads"])
 
@@ -121,12 +126,25 @@ async def reprocess(
 ) -> JobOut:
     """Run the whole pipeline again on the stored upload or tracks (e.g. after a model
     upgrade)."""
-    row = await owned_transcript(session, transcript_id, user)
-    service.ensure_not_busy(row)
-    if row.audio_deleted:
-        raise Problem(410, "audio-deleted", "the audio was deleted; it cannot be processed again")
-    if row.upload_key is None and not row.tracks:
-        raise Problem(409, "no-audio", "nothing was uploaded to this transcript yet")
-    pipeline = pipeline_for(row)  # the tracks again, if it has some
-    job = await service.start_processing(state, session, row, summarize, pipeline)
-    return service.job_out(job)
+    waited = 0
+    while True:
+        row = await owned_transcript(session, transcript_id, user)
+        service.ensure_not_busy(row)
+        if row.audio_deleted:
+            raise Problem(
+                410, "audio-deleted", "the audio was deleted; it cannot be processed again"
+            )
+        if row.upload_key is None and not row.tracks:
+            raise Problem(409, "no-audio", "nothing was uploaded to this transcript yet")
+        pipeline = pipeline_for(row)  # the tracks again, if it has some
+        try:
+            job = await service.start_processing(state, session, row, summarize, pipeline)
+        except TranscriptBusy:
+            # A job announces ``ended`` (and queues its notifications) a moment before it
+            # is marked done: a request in that moment waits for it instead of a refusal.
+            waited += 1
+            if waited > SETTLING_TRIES:
+                raise
+            await asyncio.sleep(SETTLING_PAUSE_SECONDS)
+            continue
+        return service.job_out(job)
