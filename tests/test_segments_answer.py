@@ -159,6 +159,8 @@ def test_large_answers_are_valid_gzip_on_the_wire(server):
         ("", False),
         ("deflate", False),
         ("gzip;q=nonsense", False),
+        ("*;q=0, gzip", True),
+        ("gzip;q=0, *", False),
     ],
 )
 def test_accept_encoding_is_read_like_a_browser_sends_it(header, taken):

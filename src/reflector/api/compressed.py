@@ -20,17 +20,17 @@ it 200 KB in three times as long."""
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an ``Accept-Encoding`` header takes gzip (``gzip`` or ``*``, not ``q=0``)."""
+    """Whether an ``Accept-Encoding`` header takes gzip: its ``gzip`` entry, else its ``*``
+    entry, with a quality above 0."""
+    qualities: dict[str, float] = {}
     for item in accept_encoding.split(","):
         coding, _, params = item.strip().partition(";")
-        if coding.strip().lower() not in ("gzip", "*"):
-            continue
         quality = params.strip().lower().removeprefix("q=")
         try:
-            return not params.strip() or float(quality) > 0
+            qualities[coding.strip().lower()] = float(quality) if params.strip() else 1.0
         except ValueError:
-            return False
-    return False
+            qualities[coding.strip().lower()] = 0.0
+    return qualities.get("gzip", qualities.get("*", 0.0)) > 0
 
 
 def _gzip(body: bytes) -> bytes:

@@ -111,7 +111,7 @@ class LocalAgreement:
 
         Agreement stops before the first word that ``settled`` rejects: a word the hypothesis
         carries over from the previous one rather than heard again (it agrees only because it
-        was copied), or one the decode heard too little audio after to be trusted yet."""
+        was copied)."""
         new = self._without_repeats(self._new_part(hypothesis))
         agreed = 0
         for old, current in zip(self.previous, new, strict=False):

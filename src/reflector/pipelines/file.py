@@ -111,7 +111,8 @@ def damaged_audio_notes(audio: DecodedAudio) -> list[str]:
     if stated and audio.duration < 0.9 * stated - 1.0:
         notes.append(
             f"Only {audio.duration:.0f} s of audio could be decoded, though the file states "
-            f"{stated:.0f} s: the rest of it is damaged."
+            f"{stated:.0f} s: the rest is damaged, or the stated length (an estimate in some "
+            "files) is wrong."
         )
     return notes
 

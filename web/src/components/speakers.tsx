@@ -95,6 +95,13 @@ export function revertRuns(before: Segment[], after: Segment[]): (Span & { speak
   return runs.map((r) => (r.end > r.start ? r : { ...r, end: r.start + 0.001 }));
 }
 
+/** Whether a word that had no speaker `before` has one now: the server cannot take a speaker
+ * away, so such a change cannot be undone. */
+export function gaveFirstSpeaker(before: Segment[], after: Segment[]): boolean {
+  const had = new Map(flatWords(before).map((word) => [word.key, word.speaker]));
+  return flatWords(after).some((word) => had.get(word.key) === null && word.speaker !== null);
+}
+
 type Result = { error?: unknown; response: Response };
 
 function failure({ error, response }: Result): string | null {
@@ -221,6 +228,9 @@ export function SpeakerTools(props: {
   const restore = (before: Segment[], removed: Participant[]) => async () => {
     const now = await api.GET("/v1/transcripts/{transcript_id}/segments", { params: { path } });
     if (!now.data) return problemText(now.error, now.response);
+    if (gaveFirstSpeaker(before, now.data)) {
+      return "Some of these words had no speaker before, and a speaker cannot be taken away: give them to the right speaker instead.";
+    }
     let latest = now.data;
     for (const run of revertRuns(before, now.data)) {
       const back = await api.POST("/v1/transcripts/{transcript_id}/speakers/assign", {

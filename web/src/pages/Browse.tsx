@@ -347,7 +347,10 @@ function ResultList(props: { results: Results; filters: Filters; onDone: (done: 
             {item.source !== "file" && <span>{item.source === "live" ? "Live" : "Room"}</span>}
           </p>
           {item.short_summary && <p class="card-summary">{markdownText(item.short_summary)}</p>}
-          <CardActions item={item} trash={filters.trash} onDone={onDone} />
+          {/* Someone else's transcript: only its owner may trash or reprocess it. */}
+          {!item.shared_with_me && (
+            <CardActions item={item} trash={filters.trash} onDone={onDone} />
+          )}
         </li>
       ))}
     </ul>

@@ -111,9 +111,12 @@ function overall(run: Run): number {
 export function ProcessingView({
   transcript,
   onSettled,
+  readOnly = false,
 }: {
   transcript: Transcript;
   onSettled: () => void;
+  /** Someone else's transcript: its failure is shown, the retry is its owner's. */
+  readOnly?: boolean;
 }) {
   const run = useRef<Run>(freshRun(transcript.duration));
   const [, rerender] = useState(0);
@@ -194,10 +197,12 @@ export function ProcessingView({
       {status === "error" && (
         <div class="state state-error" role="alert">
           <p>{error ? `Processing failed: ${error}` : "Processing failed."}</p>
-          <button type="button" onClick={() => void retry()} disabled={retrying}>
-            <RetryIcon />
-            {retrying ? "Starting…" : "Try again"}
-          </button>
+          {!readOnly && (
+            <button type="button" onClick={() => void retry()} disabled={retrying}>
+              <RetryIcon />
+              {retrying ? "Starting…" : "Try again"}
+            </button>
+          )}
         </div>
       )}
       {retryError && (

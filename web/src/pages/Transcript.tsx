@@ -356,7 +356,12 @@ function TranscriptView(props: {
         </div>
       )}
       {IN_PROGRESS.has(transcript.status) && (
-        <ProcessingView key={transcript.id} transcript={transcript} onSettled={onReload} />
+        <ProcessingView
+          key={transcript.id}
+          transcript={transcript}
+          onSettled={onReload}
+          readOnly={readOnly}
+        />
       )}
       {transcript.audio_deleted && (
         <p class="notice audio-deleted" role="note">
