@@ -13,17 +13,25 @@ transcripts (those of ``bench/api.py``). Each client is one keep-alive connectio
 filters and sorts), ``search``, or ``upload`` a real recording (a LibriVox reading from the test
 data) through the resumable upload API (open, three ``PUT`` chunks, ``complete`` with its
 SHA-256), which queues a job that the server processes (tiny.en, no diarization, extractive
-summaries). An upload is done only while fewer than ``--max-pending`` uploaded recordings wait
-for their job, so the queue stays bounded on a small machine; otherwise the client reads.
+summaries). A client may also record ``live`` into a new transcript over
+``WS /v1/transcripts/{id}/record/ws`` (a LibriVox reading streamed as s16le PCM at real-time
+pace, then ``stop``: one request, timed to the ``stopped`` message, whose transcript is then
+processed like an upload), or call the voice API: ``tts`` speaks a short sentence
+(``POST /v1/audio/speech``), ``stt`` recognizes the shortest reading
+(``POST /v1/audio/transcriptions``), default models. An upload or a live session starts only
+while fewer than ``--max-pending`` recordings wait for their job, at most ``--max-live`` live
+sessions and ``--max-voice`` voice calls run at once, so a small machine keeps up; otherwise
+the client reads.
 
-First a warm-up (one recording processed, so the models are loaded; 5 s of reads), not
-measured. Then the same clients run the read mix alone for ``--baseline-seconds`` with no job
-running: that is the baseline, and ``ratios`` gives soak ÷ baseline latency per read kind.
-After the soak, every uploaded transcript is awaited (up to ``--drain-seconds``): ``completed``
-ended, ``failed`` ended in error, ``lost`` never settled. Reported: requests and 5xx answers
-per phase, p50/p95 per kind (ms; an upload's steps are kinds of their own), jobs
-completed/failed/lost, the server's RSS after the warm-up and at the end (after the drain), and
-how busy the machine was.
+First a warm-up (one recording and one live session processed, a TTS and an STT call, so the
+models are loaded; 5 s of reads), not measured. Then the same clients run the read mix alone
+for ``--baseline-seconds`` with no job running: that is the baseline, and ``ratios`` gives
+soak ÷ baseline latency per read kind.
+After the soak, every uploaded or live transcript is awaited (up to ``--drain-seconds``):
+``completed`` ended, ``failed`` ended in error, ``lost`` never settled. Reported: requests and
+5xx answers per phase, p50/p95 per kind (ms; an upload's steps are kinds of their own, and
+``live_stop`` is a live session's ``stop`` to ``stopped``), jobs completed/failed/lost, the
+server's RSS after the warm-up and at the end (after the drain), and how busy the machine was.
 
 With ``--faults`` the jobs run the distributed way: the server hands them to a Celery worker
 (``reflector worker --pool=solo``, with ``reflector beat``) through a Redis of the benchmark's
@@ -61,10 +69,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
+import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import api as api_bench  # bench/api.py: the generated transcripts
 
+from reflector.audio import SAMPLE_RATE, decode_file
 from reflector_testkit.machine import machine_report
 from reflector_testkit.ports import free_port
 from reflector_testkit.servers import ServeProcess
@@ -79,7 +90,10 @@ FILTERS = (
     {"sort": "-duration"},
     {"created_after": "2025-07-01T00:00:00+00:00"},
 )
-WEIGHTS = {"get": 40, "list": 30, "search": 20, "upload": 10}
+WEIGHTS = {"get": 40, "list": 30, "search": 20, "upload": 10, "live": 3, "tts": 4, "stt": 4}
+READS = ("get", "list", "search")
+CHUNK_SECONDS = 0.1
+"""A live session sends its audio in pieces of this length, at real-time pace."""
 
 
 def log(message: str) -> None:
@@ -101,6 +115,8 @@ class Tally:
     """5xx answers, and requests that got no answer at all (a dropped connection)."""
     other_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     uploaded: list[str] = field(default_factory=list)
+    live: list[str] = field(default_factory=list)
+    """Transcripts that a live session streamed audio into: their job must end too."""
 
     def answer(self, response: httpx.Response | None, ok: tuple[int, ...]) -> bool:
         self.requests += 1
@@ -133,14 +149,19 @@ class Tally:
 
 
 class Soak:
-    def __init__(self, server: ServeProcess, ids: list[str], recording: Path, args) -> None:
+    def __init__(
+        self, server: ServeProcess, ids: list[str], recording: Path, live: list[Path], args
+    ) -> None:
         self.server = server
         self.ids = ids
         self.recording = recording.read_bytes()
         self.digest = base64.b64encode(hashlib.sha256(self.recording).digest()).decode()
+        self.live_pcm = [_pcm(path) for path in live]
         self.args = args
         self.pending: set[str] = set()
-        """Uploaded transcripts whose job has not settled (checked by the uploader)."""
+        """Uploaded and live transcripts whose job has not settled (checked by the clients)."""
+        self.live_open = 0
+        self.voice_open = 0
 
     async def _call(
         self,
@@ -245,9 +266,95 @@ class Soak:
         tally.uploaded.append(tid)
         return tid
 
+    async def live(self, tally: Tally, client: httpx.AsyncClient, rng: random.Random) -> None:
+        """A new transcript recorded over ``WS …/record/ws``: a LibriVox reading streamed at
+        real-time pace, then ``stop``. One request, timed to the ``stopped`` message
+        (``live``; ``live_stop`` from ``stop`` on); its job is then awaited like an upload's."""
+        started = time.perf_counter()
+        created = await self._timed(
+            tally, "create", client, "POST", "/v1/transcripts", (201,), json={"name": "soak live"}
+        )
+        if created is None:
+            return
+        tid = created.json()["id"]
+        self.pending.add(tid)
+        self.live_open += 1
+        streamed: list[bool] = []
+        try:
+            answer = await self._stream(tid, rng.choice(self.live_pcm), streamed)
+        finally:
+            self.live_open -= 1
+        tally.requests += 1
+        if streamed:  # the server keeps and processes whatever audio it received
+            tally.live.append(tid)
+        else:
+            self.pending.discard(tid)
+        if isinstance(answer, float):
+            tally.latencies["live_stop"].append(answer)
+            tally.latencies["live"].append(time.perf_counter() - started)
+        elif answer is None:
+            tally.server_errors += 1
+        else:
+            tally.other_errors[f"live {answer}"] += 1
+
+    async def _stream(self, tid: str, pcm: bytes, streamed: list[bool]) -> float | str | None:
+        """Seconds from ``stop`` to ``stopped``; else why the server refused (the handshake's
+        4xx status, or the code of its ``error`` message), or None: a 5xx handshake, or the
+        connection dropped before ``stopped``."""
+        url = f"ws://127.0.0.1:{self.server.port}/v1/transcripts/{tid}/record/ws"
+        step = int(CHUNK_SECONDS * SAMPLE_RATE) * 2
+        try:
+            async with websockets.connect(url, max_size=None, open_timeout=60) as socket:
+                config = {"type": "config", "sample_rate": SAMPLE_RATE, "format": "s16le"}
+                await socket.send(json.dumps(config))
+                stopped = asyncio.create_task(_until_stopped(socket))
+                try:
+                    started = time.monotonic()
+                    for index, first in enumerate(range(0, len(pcm), step)):
+                        if stopped.done():
+                            break  # the server answered early: an error, or it closed
+                        await socket.send(pcm[first : first + step])
+                        streamed[:] = [True]
+                        ahead = started + (index + 1) * CHUNK_SECONDS - time.monotonic()
+                        if ahead > 0:
+                            await asyncio.sleep(ahead)
+                    stop = time.perf_counter()
+                    if not stopped.done():
+                        await socket.send(json.dumps({"type": "stop"}))
+                    error = await asyncio.wait_for(stopped, 120)
+                finally:
+                    stopped.cancel()
+                return error or time.perf_counter() - stop
+        except websockets.exceptions.InvalidStatus as refused:
+            status = refused.response.status_code
+            return None if status >= 500 else str(status)
+        except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
+            return None
+
+    async def voice(
+        self, tally: Tally, client: httpx.AsyncClient, kind: str, rng: random.Random
+    ) -> None:
+        """``tts``: a short sentence spoken (``POST /v1/audio/speech``, a new one each time so
+        the speech cache does not answer); ``stt``: the shortest reading recognized
+        (``POST /v1/audio/transcriptions``); default models both."""
+        self.voice_open += 1
+        try:
+            if kind == "tts":
+                sentence = f"Item {rng.randrange(10**6)} of the agenda is done, thank you all."
+                body = {"model": "tts-1", "voice": "alloy", "input": sentence}
+                await self._timed(tally, kind, client, "POST", "/v1/audio/speech", json=body)
+            else:
+                audio = {"file": ("reading.wav", self.recording, "audio/wav")}
+                form = {"model": "whisper-1"}
+                await self._timed(
+                    tally, kind, client, "POST", "/v1/audio/transcriptions", data=form, files=audio
+                )
+        finally:
+            self.voice_open -= 1
+
     async def warm_up(self) -> None:
-        """One recording processed (models loaded, database and disk caches warm) and a few
-        seconds of reads, none of it measured."""
+        """One recording processed (models loaded, database and disk caches warm), one live
+        session, a TTS and an STT call, and a few seconds of reads, none of it measured."""
         async with httpx.AsyncClient(base_url=self.server.base_url, timeout=120) as client:
             tid = await self.upload(Tally(), client)
             if tid is None:
@@ -255,6 +362,15 @@ class Soak:
             while await self.settled(client, tid) is None:
                 await asyncio.sleep(0.5)
             self.pending.discard(tid)
+            rng = random.Random(0)
+            for kind in ("tts", "stt"):  # the voice models loaded
+                await self.voice(Tally(), client, kind, rng)
+            live = Tally()
+            await self.live(live, client, rng)  # and the live path's, so RSS counts from here
+            for tid in live.live:
+                while await self.settled(client, tid) is None:
+                    await asyncio.sleep(0.5)
+                self.pending.discard(tid)
         await self.phase(5.0, False, 0)
 
     async def settled(self, client: httpx.AsyncClient, tid: str) -> str | None:
@@ -293,17 +409,25 @@ class Soak:
             )
             for _ in range(self.args.clients)
         ]
-        kinds = [k for k in WEIGHTS if uploads or k != "upload"]
+        kinds = [k for k in WEIGHTS if uploads or k in READS]
         weights = [WEIGHTS[k] for k in kinds]
+        args = self.args
 
         async def client_loop(index: int, client: httpx.AsyncClient) -> None:
             rng = random.Random(seed * 1000 + index)
             while not stop.is_set():
                 kind = rng.choices(kinds, weights)[0]
-                if kind == "upload" and len(self.pending) < self.args.max_pending:
+                # Jobs, live streams and voice calls are bounded, so a small machine keeps up;
+                # past a bound the client reads instead.
+                queue_open = len(self.pending) < args.max_pending
+                if kind == "upload" and queue_open:
                     await self.upload(tally, client)
+                elif kind == "live" and queue_open and self.live_open < args.max_live:
+                    await self.live(tally, client, rng)
+                elif kind in ("tts", "stt") and self.voice_open < args.max_voice:
+                    await self.voice(tally, client, kind, rng)
                 else:
-                    await self.read(tally, client, "get" if kind == "upload" else kind, rng)
+                    await self.read(tally, client, kind if kind in READS else "get", rng)
 
         watcher_client = httpx.AsyncClient(base_url=self.server.base_url, timeout=60)
         watcher = asyncio.create_task(self.watch_pending(watcher_client, stop))
@@ -318,9 +442,10 @@ class Soak:
         await asyncio.gather(*(c.aclose() for c in [*clients, watcher_client]))
         return tally, wall
 
-    async def drain(self, uploaded: list[str]) -> dict:
-        outcome = {"uploaded": len(uploaded), "completed": 0, "failed": 0, "lost": 0}
-        left = set(uploaded)
+    async def drain(self, uploaded: list[str], live: list[str]) -> dict:
+        outcome = {"uploaded": len(uploaded), "live": len(live)}
+        outcome |= {"completed": 0, "failed": 0, "lost": 0}
+        left = {*uploaded, *live}
         deadline = time.monotonic() + self.args.drain_seconds
         async with httpx.AsyncClient(base_url=self.server.base_url, timeout=60) as client:
             while left and time.monotonic() < deadline:
@@ -334,6 +459,24 @@ class Soak:
         outcome["lost"] = len(left)
         outcome["drain_s"] = round(self.args.drain_seconds - (deadline - time.monotonic()), 1)
         return outcome
+
+
+async def _until_stopped(socket: websockets.ClientConnection) -> str | None:
+    """Read what the server says until ``stopped`` (None) or an ``error`` (its code)."""
+    async for message in socket:
+        if isinstance(message, str):
+            said = json.loads(message)
+            if said.get("type") == "error":
+                return str(said.get("code"))
+            if said.get("type") == "stopped":
+                return None
+    raise ConnectionError("the live session closed without stopped")
+
+
+def _pcm(path: Path) -> bytes:
+    """A recording as the live protocol's s16le PCM, 16 kHz mono."""
+    samples = decode_file(path).samples
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
 
 
 def _rss_mb(pid: int) -> float:
@@ -452,6 +595,8 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=15.0)
     parser.add_argument("--drain-seconds", type=float, default=300.0)
     parser.add_argument("--max-pending", type=int, default=3)
+    parser.add_argument("--max-live", type=int, default=2, help="live sessions at once")
+    parser.add_argument("--max-voice", type=int, default=2, help="TTS/STT calls at once")
     parser.add_argument("--transcripts", type=int, default=2000)
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--seed", type=int, default=7)
@@ -481,6 +626,7 @@ def main() -> None:
                 "REFLECTOR_DIARIZATION_BACKEND": "off",
                 "REFLECTOR_RATE_LIMITS_ENABLED": "false",
                 "OMP_NUM_THREADS": "1",
+                "REFLECTOR_MAX_LIVE_SESSIONS_PER_USER": str(max(3, args.max_live)),
             }
             cluster = Cluster(folder) if args.faults else None
             if cluster is not None:
@@ -497,10 +643,11 @@ def main() -> None:
                 cluster.start("beat", "beat")
             server = ServeProcess(data_dir, url, env)
             try:
-                soak = Soak(server, corpus.ids, recording.path, args)
+                live = [clip.path for clip in clips]
+                soak = Soak(server, corpus.ids, recording.path, live, args)
                 if cluster is not None:
                     cluster.unsettled = lambda: len(soak.pending)
-                log("warm-up: one recording processed, 5 s of reads")
+                log("warm-up: a recording and a live session processed, voice calls, reads")
                 asyncio.run(soak.warm_up())
                 log(f"baseline: {args.clients} clients, reads only, {args.baseline_seconds} s")
                 rss_start = server.rss_bytes()
@@ -518,8 +665,8 @@ def main() -> None:
                 )
                 faults = cluster.inject if cluster is not None else None
                 tally, wall = asyncio.run(soak.phase(args.seconds, True, args.seed + 1, faults))
-                log(f"drain: {len(tally.uploaded)} uploads, waiting for their jobs")
-                jobs = asyncio.run(soak.drain(tally.uploaded))
+                log(f"drain: {len(tally.uploaded)} uploads, {len(tally.live)} live, waiting")
+                jobs = asyncio.run(soak.drain(tally.uploaded, tally.live))
                 rss_end = server.rss_bytes()
                 cpu = server.cpu_seconds() - cpu_start
                 if cluster is not None:
@@ -550,6 +697,8 @@ def main() -> None:
             "database": args.database,
             "transcripts": args.transcripts,
             "max_pending": args.max_pending,
+            "max_live": args.max_live,
+            "max_voice": args.max_voice,
             "recording": {"file": recording.path.name, "seconds": round(recording.duration, 1)},
             "weights": WEIGHTS,
             "faults": args.faults,
