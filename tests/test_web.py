@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -23,7 +22,7 @@ from reflector.api.app import create_app
 from reflector.api.webapp import NOT_BUILT_PAGE, WEB_DIST, install_web_app
 from reflector.audio import write_wav
 from reflector.settings import Settings
-from reflector_testkit.browser import chromium
+from reflector_testkit.browser import WatchedPage, chromium
 from reflector_testkit.meetings import VOICES, Clip, VoiceBank, compose_meeting
 from reflector_testkit.servers import running_server
 
@@ -182,39 +181,11 @@ def browser():
         yield launched
 
 
-class Watched:
-    """A browser context whose every request and console error is kept; requests that would
-    leave 127.0.0.1 are refused and noted."""
+class Watched(WatchedPage):
+    """A watched page (see ``WatchedPage``) that may download exports."""
 
     def __init__(self, browser, base_url: str, **options) -> None:
-        self.context = browser.new_context(base_url=base_url, accept_downloads=True, **options)
-        self.errors: list[str] = []
-        self.outside: list[str] = []
-        self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-        self.page.on("websocket", self._websocket)
-
-    def _route(self, route) -> None:
-        if urlsplit(route.request.url).hostname != "127.0.0.1":
-            self.outside.append(route.request.url)
-            route.abort()
-        else:
-            route.continue_()
-
-    def _console(self, message) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
-
-    def _websocket(self, socket) -> None:
-        if urlsplit(socket.url).hostname != "127.0.0.1":
-            self.outside.append(socket.url)
-
-    def close(self) -> None:
-        self.context.close()
-        assert not self.outside, f"requests left 127.0.0.1: {self.outside}"
-        assert not self.errors, f"console errors: {self.errors}"
+        super().__init__(browser, base_url, accept_downloads=True, **options)
 
 
 AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"

@@ -19,14 +19,13 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from reflector.api.webapp import WEB_DIST
 from reflector.integrations.webhooks.signing import verify
-from reflector_testkit.browser import chromium
+from reflector_testkit.browser import WatchedPage, chromium
 from reflector_testkit.calendars import calendar_server
 from reflector_testkit.ports import free_port
 from reflector_testkit.servers import running_server
@@ -128,43 +127,21 @@ def browser():
         yield launched
 
 
-class Watched:
-    """A browser context whose console errors are kept; requests that would leave 127.0.0.1
-    are refused and noted. The API's refusals the tests provoke (a 4xx, and Zulip's 502/503
-    passed on by the server) are expected: the tests check they are said in words."""
+def _provoked(text: str, path: str) -> bool:
+    """The API's refusals the tests provoke (a 4xx, and Zulip's 502/503 passed on by the
+    server): the tests check they are said in words."""
+    if not (text.startswith(REFUSED) and path.startswith("/v1/")):
+        return False
+    status = text[len(REFUSED) :][:3]
+    return status.startswith("4") or (path.startswith("/v1/zulip/") and status in ("502", "503"))
+
+
+class Watched(WatchedPage):
+    """A watched page that may use the clipboard, where provoked refusals are expected."""
 
     def __init__(self, browser, base_url: str, **options) -> None:
-        self.context = browser.new_context(base_url=base_url, **options)
+        super().__init__(browser, base_url, _provoked, **options)
         self.context.grant_permissions(["clipboard-read", "clipboard-write"])
-        self.errors: list[str] = []
-        self.outside: list[str] = []
-        self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-
-    def _route(self, route) -> None:
-        if urlsplit(route.request.url).hostname != "127.0.0.1":
-            self.outside.append(route.request.url)
-            route.abort()
-        else:
-            route.continue_()
-
-    def _console(self, message) -> None:
-        if message.type != "error":
-            return
-        path = urlsplit((message.location or {}).get("url", "")).path
-        if message.text.startswith(REFUSED) and path.startswith("/v1/"):
-            status = message.text[len(REFUSED) :][:3]
-            zulip_down = path.startswith("/v1/zulip/") and status in ("502", "503")
-            if status.startswith("4") or zulip_down:
-                return
-        self.errors.append(message.text)
-
-    def close(self) -> None:
-        self.context.close()
-        assert not self.outside, f"requests left 127.0.0.1: {self.outside}"
-        assert not self.errors, f"console errors: {self.errors}"
 
 
 @pytest.fixture

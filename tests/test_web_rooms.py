@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from reflector.api.webapp import WEB_DIST, install_web_app
 from reflector.settings import Settings
-from reflector_testkit.browser import chromium
+from reflector_testkit.browser import WatchedPage, chromium
 from reflector_testkit.daily import new_secret, running_daily
 from reflector_testkit.servers import running_server
 from tests.test_web import assert_accessible
@@ -119,40 +119,17 @@ def browser():
         yield launched
 
 
-class Watched:
-    """A browser context whose console errors are kept; requests that would leave 127.0.0.1
-    are refused and noted (the local Daily is on 127.0.0.1 too)."""
+def _api_refusal(text: str, path: str) -> bool:
+    # An API call the page refused is expected here (a taken name, an unknown room): the
+    # tests check it is said in words.
+    return text.startswith(API_REFUSAL) and path.startswith("/v1/")
+
+
+class Watched(WatchedPage):
+    """A watched page (the local Daily is on 127.0.0.1 too) where the API's 4xx are expected."""
 
     def __init__(self, browser, base_url: str, **options) -> None:
-        self.context = browser.new_context(base_url=base_url, **options)
-        self.errors: list[str] = []
-        self.outside: list[str] = []
-        self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-
-    def _route(self, route) -> None:
-        if urlsplit(route.request.url).hostname != "127.0.0.1":
-            self.outside.append(route.request.url)
-            route.abort()
-        else:
-            route.continue_()
-
-    def _console(self, message) -> None:
-        if message.type != "error":
-            return
-        # The browser reports every 4xx answer as an error; an API call the page refused is
-        # expected here (a taken name, an unknown room), and the tests check it is said in words.
-        url = (message.location or {}).get("url", "")
-        if message.text.startswith(API_REFUSAL) and urlsplit(url).path.startswith("/v1/"):
-            return
-        self.errors.append(message.text)
-
-    def close(self) -> None:
-        self.context.close()
-        assert not self.outside, f"requests left 127.0.0.1: {self.outside}"
-        assert not self.errors, f"console errors: {self.errors}"
+        super().__init__(browser, base_url, _api_refusal, **options)
 
 
 @pytest.fixture

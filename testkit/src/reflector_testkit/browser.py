@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
@@ -55,3 +56,56 @@ def chromium(extra_args: Sequence[str] = ()) -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def no_error_expected(text: str, path: str) -> bool:
+    """Every console error fails the page."""
+    return False
+
+
+class WatchedPage:
+    """A browser context and page whose console errors are kept, and whose requests and
+    WebSockets that would leave 127.0.0.1 are refused and noted; :meth:`close` fails on either.
+
+    ``expected_error(text, path)`` lets through console errors a test provokes on purpose (the
+    browser logs every 4xx answer as one); ``path`` is the URL path the error came from."""
+
+    def __init__(
+        self,
+        browser: Browser,
+        base_url: str,
+        expected_error: Callable[[str, str], bool] = no_error_expected,
+        **options: Any,
+    ) -> None:
+        self.context = browser.new_context(base_url=base_url, **options)
+        self.expected_error = expected_error
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        self.page.on("websocket", self._websocket)
+
+    def _route(self, route: Any) -> None:
+        if urlsplit(route.request.url).hostname != "127.0.0.1":
+            self.outside.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    def _console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        path = urlsplit((message.location or {}).get("url", "")).path
+        if not self.expected_error(message.text, path):
+            self.errors.append(message.text)
+
+    def _websocket(self, socket: Any) -> None:
+        if urlsplit(socket.url).hostname != "127.0.0.1":
+            self.outside.append(socket.url)
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.outside, f"requests left 127.0.0.1: {self.outside}"
+        assert not self.errors, f"console errors: {self.errors}"

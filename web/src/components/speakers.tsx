@@ -411,36 +411,22 @@ export function SpeakerTools(props: {
               void merge();
             }}
           >
-            <div class="field">
-              <label for="merge-from">Merge</label>
-              <select
-                id="merge-from"
-                value={mergeFrom}
-                onChange={(event) => setMergeFrom(event.currentTarget.value)}
-              >
-                <option value="">Choose…</option>
-                {speakers.map((speaker) => (
-                  <option key={speaker} value={String(speaker)}>
-                    {nameOfSpeaker(speaker)}
-                  </option>
-                ))}
-              </select>
-            </div>
-            <div class="field">
-              <label for="merge-into">into</label>
-              <select
-                id="merge-into"
-                value={mergeInto}
-                onChange={(event) => setMergeInto(event.currentTarget.value)}
-              >
-                <option value="">Choose…</option>
-                {speakers.map((speaker) => (
-                  <option key={speaker} value={String(speaker)}>
-                    {nameOfSpeaker(speaker)}
-                  </option>
-                ))}
-              </select>
-            </div>
+            <SpeakerSelect
+              id="merge-from"
+              label="Merge"
+              value={mergeFrom}
+              speakers={speakers}
+              nameOfSpeaker={nameOfSpeaker}
+              onChange={setMergeFrom}
+            />
+            <SpeakerSelect
+              id="merge-into"
+              label="into"
+              value={mergeInto}
+              speakers={speakers}
+              nameOfSpeaker={nameOfSpeaker}
+              onChange={setMergeInto}
+            />
             <button type="submit" disabled={busy}>
               Merge
             </button>
@@ -479,6 +465,31 @@ export function UndoBar({ undo }: { undo: Undo }) {
           Undo<span class="visually-hidden">: {undo.last.label}</span>
         </button>
       )}
+    </div>
+  );
+}
+
+/** A labelled choice of one of the transcript's speakers ("" until one is chosen). */
+function SpeakerSelect(props: {
+  id: string;
+  label: string;
+  value: string;
+  speakers: number[];
+  nameOfSpeaker: (speaker: number) => string;
+  onChange: (value: string) => void;
+}) {
+  const { id, label, value, speakers, nameOfSpeaker, onChange } = props;
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      <select id={id} value={value} onChange={(event) => onChange(event.currentTarget.value)}>
+        <option value="">Choose…</option>
+        {speakers.map((speaker) => (
+          <option key={speaker} value={String(speaker)}>
+            {nameOfSpeaker(speaker)}
+          </option>
+        ))}
+      </select>
     </div>
   );
 }
