@@ -108,6 +108,19 @@ def job_of(client, tid: str) -> JobRow | None:
     return client.portal.call(read)
 
 
+def closed_job_of(client, tid: str, timeout: float = 10) -> JobRow:
+    """The transcript's job once it is closed: the runner marks it done only after the finish
+    stage has committed ``ended`` (so a worker dying in between runs the finish again), so a
+    read right after ``ended`` may still see it running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = job_of(client, tid)
+        if job is not None and job.status not in {"queued", "running"}:
+            return job
+        assert time.monotonic() < deadline, f"the job never closed: {job and job.status}"
+        time.sleep(0.05)
+
+
 def wait_for_stage(client, tid: str, stage: str, timeout: float = 120) -> None:
     """Until the transcript's job is in ``stage`` (polled every 10 ms)."""
     deadline = time.monotonic() + timeout
@@ -238,7 +251,7 @@ def test_postgres_gone_for_seconds_mid_stage_the_job_still_ends(tmp_path, piper_
         assert outage().killed > 0  # the job's connections were cut mid-stage
         body = wait_for_status(client, tid, {"ended", "error"}, timeout=180)
         assert body["status"] == "ended", body
-        job = job_of(client, tid)
+        job = closed_job_of(client, tid)
         # The same worker carried it through: no second claim, no stage started twice over.
         assert job.status == "done" and job.attempts == 1
         assert job.stages_done == list(FILE_STAGES)
@@ -275,7 +288,7 @@ def test_s3_stopped_for_seconds_mid_stage_the_job_still_ends(tmp_path, piper_cli
             assert body["has_audio"]
             assert client.get(f"/v1/transcripts/{tid}/audio.mp3").status_code == 200
             assert word_error_rate(piper_clip.text, segments_text(client, tid)) < 0.2
-            job = job_of(client, tid)
+            job = closed_job_of(client, tid)
             assert job.status == "done" and job.attempts == 1
         assert retried(logs), "the outage never reached the job"
 
@@ -590,7 +603,7 @@ def test_a_full_disk_under_a_running_job_is_waited_out(tmp_path, piper_clip):
         body = wait_for_status(client, tid, {"ended", "error"})
         assert body["status"] == "ended", body
         assert word_error_rate(piper_clip.text, segments_text(client, tid)) < 0.2
-        job = job_of(client, tid)
+        job = closed_job_of(client, tid)
         assert job.status == "done" and job.attempts == 1
 
 

@@ -113,6 +113,15 @@ class Cluster:
             "lease_owner": owner or None,
         }
 
+    def closed_job(self, transcript_id: str, timeout: float = 10) -> dict:
+        """The job once closed: it is marked done only after the finish stage has committed
+        ``ended``, so a read right after ``ended`` may still see it running."""
+        deadline = time.monotonic() + timeout
+        while (job := self.job(transcript_id))["status"] in {"queued", "running"}:
+            assert time.monotonic() < deadline, f"the job never closed: {job}"
+            time.sleep(0.05)
+        return job
+
     def progress_stages(self, transcript_id: str) -> list[str]:
         rows = self.query(
             "SELECT data->>'stage' FROM events "
@@ -228,7 +237,7 @@ def test_a_job_runs_through_the_queues_on_a_real_worker(cluster, reference, pipe
     assert body["title"] and body["short_summary"] and body["has_audio"]
     text = " ".join(segment[3] for segment in reference["segments"])
     assert word_error_rate(" ".join([piper_clip.text] * REPEATS), text) < 0.15, text
-    job = cluster.job(reference["id"])
+    job = cluster.closed_job(reference["id"])
     assert job["status"] == "done" and job["stages_done"] == list(FILE_STAGES)
     # One claim per task (audio, llm, quick): the sweep left the healthy job alone.
     assert job["attempts"] == 3
@@ -273,7 +282,7 @@ def test_a_killed_worker_job_resumes_on_another_worker(cluster, reference, meeti
     # Taken over once the lease ran out (and the sweep saw it), not after the broker's hour.
     assert time.monotonic() - killed_at < 90
 
-    job = cluster.job(tid)
+    job = cluster.closed_job(tid)
     assert job["status"] == "done" and job["stages_done"] == list(FILE_STAGES)
     assert job["attempts"] >= 4  # A's claim, B's claim of the same stages, summarize, finish
     progress = cluster.progress_stages(tid)

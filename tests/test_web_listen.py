@@ -116,10 +116,11 @@ def test_record_with_spanish_captions_and_listen_to_them(server, meeting_wav):
             transcript_id = page.evaluate(
                 "new URL(document.querySelector('.captions a').href).pathname.split('/')[2]"
             )
-            # What the page shows is what the server translated, in Spanish.
+            # What the page shows is what the server translated, in Spanish. Read the page
+            # first: every caption it shows has been stored by then, while the stream goes on.
+            shown = spanish.all_inner_texts()
             stored = _translations(server, transcript_id, "es")
             assert stored and all(c["text"] != c["source_text"] for c in stored)
-            shown = spanish.all_inner_texts()
             assert set(shown) <= {c["text"] for c in stored}
             assert SPANISH.search(" ".join(shown)), shown
             _shoot(page, "record-captions")
