@@ -28,9 +28,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reflector.api.oidc import InvalidToken, OidcUnavailable
+from reflector.api.oidc import Identity, InvalidToken, OidcUnavailable
 from reflector.api.problems import Problem
 from reflector.db import accounts
+from reflector.db.tables import User
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,16 @@ def _looks_like_jwt(token: str) -> bool:
     return not token.startswith(accounts.API_KEY_PREFIX) and token.count(".") == 2
 
 
+async def oidc_account(session: AsyncSession, identity: Identity) -> User | None:
+    """The account of an identity the issuer vouched for (a bearer JWT or a browser's sign-in),
+    made at its first use; ``None`` for a disabled account. Both ways in find the same
+    account: :func:`reflector.db.accounts.user_for_oidc`."""
+    return await accounts.user_for_oidc(
+        session, identity.subject, email=identity.email, email_verified=identity.email_verified,
+        name=identity.name,
+    )  # fmt: skip
+
+
 async def _jwt_user(state, shared: AsyncSession | None, token: str) -> CurrentUser:
     """The user of an OpenID Connect issuer's JWT (made at its first use); 401
     ``invalid-token`` for a token that does not check out (``api.oidc``)."""
@@ -174,10 +185,7 @@ async def _jwt_user(state, shared: AsyncSession | None, token: str) -> CurrentUs
     except OidcUnavailable as down:
         raise Problem(503, "oidc-unavailable", str(down)) from None
     async with _session(state, shared) as db:
-        user = await accounts.user_for_oidc(
-            db, identity.subject, email=identity.email, email_verified=identity.email_verified,
-            name=identity.name,
-        )  # fmt: skip
+        user = await oidc_account(db, identity)
     if user is None:
         raise Problem(401, "invalid-token", "the account of this token is disabled")
     await state.rate_limiter.hit("api-key", "user", user.id)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -183,6 +183,14 @@ async def upcoming_meetings(session: AsyncSession, room_id: str) -> Sequence[Mee
 # --- participants ----------------------------------------------------------------------------
 
 
+def _present(meeting_id: str) -> Any:
+    """The participants of the meeting who have not left: who is there now."""
+    return (
+        MeetingParticipantRow.meeting_id == meeting_id,
+        MeetingParticipantRow.left_at.is_(None),
+    )
+
+
 async def participant_joined(
     session: AsyncSession,
     meeting: MeetingRow,
@@ -231,11 +239,7 @@ async def participant_left(
 ) -> None:
     await session.execute(
         update(MeetingParticipantRow)
-        .where(
-            MeetingParticipantRow.meeting_id == meeting.id,
-            MeetingParticipantRow.participant_id == participant_id,
-            MeetingParticipantRow.left_at.is_(None),
-        )
+        .where(*_present(meeting.id), MeetingParticipantRow.participant_id == participant_id)
         .values(left_at=at or utcnow())
     )
     await _count_clients(session, meeting, num_clients)
@@ -247,12 +251,7 @@ async def _count_clients(session: AsyncSession, meeting: MeetingRow, reported: i
         meeting.num_clients = max(0, reported)
         return
     present = await session.scalar(
-        select(func.count())
-        .select_from(MeetingParticipantRow)
-        .where(
-            MeetingParticipantRow.meeting_id == meeting.id,
-            MeetingParticipantRow.left_at.is_(None),
-        )
+        select(func.count()).select_from(MeetingParticipantRow).where(*_present(meeting.id))
     )
     meeting.num_clients = int(present or 0)
 
@@ -270,9 +269,7 @@ async def is_present(session: AsyncSession, meeting_id: str, user_id: str) -> bo
     """Whether the user joined the meeting (as the platform reported) and has not left."""
     found = await session.scalar(
         select(MeetingParticipantRow.id).where(
-            MeetingParticipantRow.meeting_id == meeting_id,
-            MeetingParticipantRow.user_id == user_id,
-            MeetingParticipantRow.left_at.is_(None),
+            *_present(meeting_id), MeetingParticipantRow.user_id == user_id
         )
     )
     return found is not None
@@ -289,10 +286,7 @@ async def set_consent(
     consent_given: bool,
 ) -> MeetingConsentRow:
     """Record (or change) one participant's answer; committed."""
-    query = select(MeetingConsentRow).where(
-        MeetingConsentRow.meeting_id == meeting_id,
-        MeetingConsentRow.participant_key == participant_key,
-    )
+    query = _consent_query(meeting_id, participant_key)
     row = await session.scalar(query)
     if row is None:
         row = MeetingConsentRow(
@@ -314,15 +308,18 @@ async def set_consent(
     return row
 
 
+def _consent_query(meeting_id: str, participant_key: str) -> Select[tuple[MeetingConsentRow]]:
+    """One participant's answer in one meeting (the table keeps at most one)."""
+    return select(MeetingConsentRow).where(
+        MeetingConsentRow.meeting_id == meeting_id,
+        MeetingConsentRow.participant_key == participant_key,
+    )
+
+
 async def consent(
     session: AsyncSession, meeting_id: str, participant_key: str
 ) -> MeetingConsentRow | None:
-    return await session.scalar(
-        select(MeetingConsentRow).where(
-            MeetingConsentRow.meeting_id == meeting_id,
-            MeetingConsentRow.participant_key == participant_key,
-        )
-    )
+    return await session.scalar(_consent_query(meeting_id, participant_key))
 
 
 async def anyone_declined(session: AsyncSession, meeting_id: str) -> bool:

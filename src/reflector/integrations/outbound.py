@@ -20,14 +20,19 @@ Every failure is an :class:`OutboundError` whose message says what went wrong in
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import httpx
 
 from reflector.errors import BadInputError
-from reflector.integrations.webhooks.netguard import blocked_reason, system_resolver
+from reflector.integrations.webhooks.netguard import (
+    default_port,
+    first_blocked,
+    host_addresses,
+    ip_literal,
+    system_resolver,
+)
 
 MAX_REDIRECTS = 5
 
@@ -85,40 +90,27 @@ async def resolve(host: str, port: int, allow_private: bool) -> str:
     unless ``allow_private`` (the ranges are the webhooks' guard's); raises
     :class:`OutboundError` in words otherwise."""
     try:
-        literal = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        literal = None
-    if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            found = await system_resolver(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise OutboundError(f"the host name {host!r} could not be resolved") from exc
-        addresses = [ipaddress.ip_address(address) for address in found]
-        if not addresses:
-            raise OutboundError(f"the host name {host!r} has no address")
-    if not allow_private:
-        for address in addresses:
-            reason = blocked_reason(address)
-            if reason is not None:
-                where = host if literal is not None else f"{host} is at {address}, which"
-                raise BlockedAddressError(
-                    f"{where} is inside the network ({reason}): this server fetches only "
-                    "from public addresses"
-                )
+        addresses = await host_addresses(host, port, system_resolver)
+    except (OSError, UnicodeError) as exc:
+        raise OutboundError(f"the host name {host!r} could not be resolved") from exc
+    if not addresses:
+        raise OutboundError(f"the host name {host!r} has no address")
+    blocked = None if allow_private else first_blocked(addresses)
+    if blocked is not None:
+        address, reason = blocked
+        where = host if ip_literal(host) is not None else f"{host} is at {address}, which"
+        raise BlockedAddressError(
+            f"{where} is inside the network ({reason}): this server fetches only "
+            "from public addresses"
+        )
     return str(addresses[0])
-
-
-def _default_port(url: httpx.URL) -> int:
-    return url.port or (443 if url.scheme == "https" else 80)
 
 
 async def _fetch_once(
     client: httpx.AsyncClient, url: httpx.URL, headers: Mapping[str, str], limits: FetchLimits
 ) -> tuple[httpx.Response, bytes]:
     host = url.host
-    address = await resolve(host, _default_port(url), limits.allow_private)
+    address = await resolve(host, default_port(url), limits.allow_private)
     pinned = url.copy_with(host=address)
     host_header = host if url.port is None else f"{host}:{url.port}"
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from reflector.domain.summary import Decision, NextStep
 from reflector.domain.transcript import speaker_label
 from reflector.intelligence.utterances import Utterance
-from reflector.llm.extractive import content_words, word_set
+from reflector.llm.extractive import content_words, word_overlap, word_set
 
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
@@ -112,10 +112,7 @@ def find_next_steps(items: Sequence[Utterance], names: dict[int, str]) -> list[N
 
 
 def _similar(a: str, b: str) -> bool:
-    left, right = set(content_words(a)), set(content_words(b))
-    if not left or not right:
-        return False
-    return len(left & right) / min(len(left), len(right)) >= 0.6
+    return word_overlap(a, b) >= 0.6
 
 
 def _dedupe_decisions(decisions: list[Decision]) -> list[Decision]:

@@ -32,7 +32,7 @@ from reflector.intelligence.excerpts import condense
 from reflector.intelligence.grounding import GroundingSource, ungrounded_claims
 from reflector.intelligence.utterances import Utterance, render_dialogue
 from reflector.llm.config import LlmConfig, load_chat_model
-from reflector.llm.extractive import content_words, keyphrases, select_sentences, word_set
+from reflector.llm.extractive import keyphrases, select_sentences, word_overlap, word_set
 from reflector.llm.protocol import ChatMessage, ChatModel, LlmError, LlmUnavailable
 from reflector.llm.structured import StructuredOutputError, StructuredStats, generate_structured
 
@@ -627,8 +627,7 @@ def merge_rule_items(
 
 
 def _overlaps(a: str, b: str) -> bool:
-    left, right = set(content_words(a)), set(content_words(b))
-    return bool(left and right) and len(left & right) / min(len(left), len(right)) >= 0.5
+    return word_overlap(a, b) >= 0.5
 
 
 def load_writer(config: LlmConfig, data_dir: Path, *, strict: bool = False) -> MeetingWriter:

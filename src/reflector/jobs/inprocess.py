@@ -13,7 +13,9 @@ import asyncio
 import os
 import socket
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import and_, or_, select, update
@@ -45,6 +47,17 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+async def _logging_failure(event: str, chore: Coroutine[Any, Any, None]) -> None:
+    """Run one housekeeping ``chore``; a failure is logged as ``event`` and the sweep goes on
+    with the next chore (the database may be away for a moment: the next sweep tries again)."""
+    try:
+        await chore
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception(event)
 
 
 def previous_process(owner: str | None, me: str) -> bool:
@@ -145,36 +158,31 @@ class InProcessRunner:
         settings = self.deps.settings
         staging = UploadStaging.in_data_dir(settings.data_dir)
         while not await wait_for_event(self._stop, settings.job_sweep_seconds):
-            try:
-                for job_id in await self._expired_jobs():
-                    log.warning("job_requeued", job=job_id)
-                    self._enqueue(job_id)
-                await expire_uploads(self.deps.sessions, staging, settings.upload_expiry_seconds)
-                # Whereby's bucket notifications, failed recordings tried again (each logs its
-                # own failures, so one cannot stop the other).
-                await recording_chores(recording_deps(self.deps, self.submit))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The database may be away for a moment; the next sweep tries again.
-                log.exception("housekeeping_failed")
-            try:
-                # Daily's recent recordings (a webhook may have been lost) and recordings left
-                # pending, every ``recording_poll_seconds``.
-                if time.monotonic() - self._recordings_polled >= settings.recording_poll_seconds:
-                    self._recordings_polled = time.monotonic()
-                    await poll_recordings(recording_deps(self.deps, self.submit))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("recording_poll_failed")
-            try:
-                # Zulip posts and summary emails that are due; room calendars that are due.
-                await run_integrations(self.deps.sessions, self.deps.blobs, settings)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("integrations_failed")
+            await _logging_failure("housekeeping_failed", self._sweep(staging))
+            await _logging_failure("recording_poll_failed", self._poll_recordings())
+            # Zulip posts and summary emails that are due; room calendars that are due.
+            await _logging_failure(
+                "integrations_failed",
+                run_integrations(self.deps.sessions, self.deps.blobs, settings),
+            )
+
+    async def _sweep(self, staging: UploadStaging) -> None:
+        """Jobs nobody runs any more queued again, abandoned uploads removed, and the
+        recordings' chores: Whereby's bucket notifications, failed recordings tried again (each
+        logs its own failures, so one cannot stop the other)."""
+        for job_id in await self._expired_jobs():
+            log.warning("job_requeued", job=job_id)
+            self._enqueue(job_id)
+        settings = self.deps.settings
+        await expire_uploads(self.deps.sessions, staging, settings.upload_expiry_seconds)
+        await recording_chores(recording_deps(self.deps, self.submit))
+
+    async def _poll_recordings(self) -> None:
+        """Daily's recent recordings (a webhook may have been lost) and recordings left
+        pending, every ``recording_poll_seconds``."""
+        if time.monotonic() - self._recordings_polled >= self.deps.settings.recording_poll_seconds:
+            self._recordings_polled = time.monotonic()
+            await poll_recordings(recording_deps(self.deps, self.submit))
 
     async def _expired_jobs(self) -> list[str]:
         """Running jobs that nobody holds (their lease ran out or was given back), and queued

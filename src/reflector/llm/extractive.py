@@ -68,6 +68,16 @@ def content_words(text: str) -> list[str]:
     return words
 
 
+def word_overlap(a: str, b: str) -> float:
+    """The share of the shorter text's content words that the other text has too: 1.0 when
+    one says all the other does (a short item and its longer wording), 0.0 when either has no
+    content words. How the action-item rules tell two wordings of one item apart."""
+    left, right = set(content_words(a)), set(content_words(b))
+    if not left or not right:
+        return 0.0
+    return len(left & right) / min(len(left), len(right))
+
+
 def tfidf_matrix(documents: Sequence[Sequence[str]]) -> np.ndarray:
     """Row-normalised TF-IDF vectors (one row per document of content words)."""
     vocabulary: dict[str, int] = {}

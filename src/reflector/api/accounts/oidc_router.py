@@ -24,12 +24,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
 from reflector.api.accounts import service
+from reflector.api.auth import oidc_account
 from reflector.api.deps import Session, State
 from reflector.api.oidc import InvalidToken, OidcProvider, pkce_pair
 from reflector.api.problems import Problem
 from reflector.api.rate_limits import client_address
 from reflector.api.state import AppState
-from reflector.db import accounts
 
 router = APIRouter(prefix="/v1/auth/oidc", tags=["accounts"])
 
@@ -129,11 +129,7 @@ async def oidc_callback(
         )
     except InvalidToken as invalid:
         raise Problem(400, "oidc-failed", f"the ID token does not check out: {invalid}") from None
-    identity = provider.identity(claims)
-    user = await accounts.user_for_oidc(
-        session, identity.subject, email=identity.email, email_verified=identity.email_verified,
-        name=identity.name,
-    )  # fmt: skip
+    user = await oidc_account(session, provider.identity(claims))
     if user is None:
         raise Problem(403, "account-disabled", "this account is disabled")
     _, token = await service.open_session(state, session, user)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
@@ -100,11 +100,35 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]).split("%")[0] for info in infos]
 
 
-def _literal(host: str) -> Address | None:
+def ip_literal(host: str) -> Address | None:
+    """``host`` as an IP address when it is one (``[::1]`` too), else ``None``."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
+
+
+async def host_addresses(
+    host: str, port: int, resolver: Resolver = system_resolver
+) -> list[Address]:
+    """Where a connection to ``host`` may go: the address itself for an IP literal, else what
+    ``resolver`` answers (possibly nothing; its ``OSError`` passes through). Both guards (the
+    webhooks' and :mod:`reflector.integrations.outbound`) judge these same addresses."""
+    literal = ip_literal(host)
+    if literal is not None:
+        return [literal]
+    return [ipaddress.ip_address(a) for a in await resolver(host, port)]
+
+
+def first_blocked(addresses: Sequence[Address]) -> tuple[Address, str] | None:
+    """The first of ``addresses`` that may not be called and :func:`blocked_reason`'s why;
+    ``None`` when all are public. One such address is enough to refuse the host: the system
+    may connect to any of them."""
+    for address in addresses:
+        reason = blocked_reason(address)
+        if reason is not None:
+            return address, reason
+    return None
 
 
 async def resolve_checked(
@@ -113,21 +137,16 @@ async def resolve_checked(
     """The address to connect to for ``host``: every address it has must be public unless
     ``allow_private``. Raises :class:`UnsafeWebhookUrl` (or ``OSError`` when the name does
     not resolve)."""
-    literal = _literal(host)
-    if literal is not None:
-        addresses = [literal]
-    else:
-        addresses = [ipaddress.ip_address(a) for a in await resolver(host, port)]
-        if not addresses:
-            raise OSError(f"{host} has no address")
-    if not allow_private:
-        for address in addresses:
-            reason = blocked_reason(address)
-            if reason is not None:
-                raise UnsafeWebhookUrl(
-                    f"{host} is at {address} ({reason}): webhooks may only call public "
-                    "addresses (REFLECTOR_WEBHOOK_ALLOW_PRIVATE_NETWORKS allows others)"
-                )
+    addresses = await host_addresses(host, port, resolver)
+    if not addresses:
+        raise OSError(f"{host} has no address")
+    blocked = None if allow_private else first_blocked(addresses)
+    if blocked is not None:
+        address, reason = blocked
+        raise UnsafeWebhookUrl(
+            f"{host} is at {address} ({reason}): webhooks may only call public "
+            "addresses (REFLECTOR_WEBHOOK_ALLOW_PRIVATE_NETWORKS allows others)"
+        )
     return str(addresses[0])
 
 
