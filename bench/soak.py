@@ -5,6 +5,7 @@ Usage (from the repository root)::
     .venv/bin/python bench/soak.py                           # 20 clients for 60 s (~3 min)
     .venv/bin/python bench/soak.py --clients 50 --seconds 600  # the issue's full size
     .venv/bin/python bench/soak.py --faults                    # Redis and a worker killed
+    .venv/bin/python bench/soak.py --kinds live                # reads and live sessions only
 
 The real server (``reflector serve``: uvicorn, one process, the in-process job runner) runs on
 127.0.0.1 over a fresh PostgreSQL database (or ``--database sqlite``) filled with generated
@@ -31,7 +32,10 @@ After the soak, every uploaded or live transcript is awaited (up to ``--drain-se
 ``completed`` ended, ``failed`` ended in error, ``lost`` never settled. Reported: requests and
 5xx answers per phase, p50/p95 per kind (ms; an upload's steps are kinds of their own, and
 ``live_stop`` is a live session's ``stop`` to ``stopped``), jobs completed/failed/lost, the
-server's RSS after the warm-up and at the end (after the drain), and how busy the machine was.
+server's RSS at rest after the warm-up, every 15 s of the soak and at rest at the end (after
+the drain; "at rest": idle long enough for the server to hand freed memory back, see
+``reflector.memory``), and how busy the machine was. ``--kinds`` keeps only the named kinds
+besides the reads, to find which one a change in memory comes from.
 
 With ``--faults`` the jobs run the distributed way: the server hands them to a Celery worker
 (``reflector worker --pool=solo``, with ``reflector beat``) through a Redis of the benchmark's
@@ -92,6 +96,10 @@ FILTERS = (
 )
 WEIGHTS = {"get": 40, "list": 30, "search": 20, "upload": 10, "live": 3, "tts": 4, "stt": 4}
 READS = ("get", "list", "search")
+RSS_SAMPLE_SECONDS = 15.0
+MEMORY_RELEASE_SECONDS = 10
+"""The server hands freed memory back this often; RSS at start and end is read at rest, just
+after it has."""
 CHUNK_SECONDS = 0.1
 """A live session sends its audio in pieces of this length, at real-time pace."""
 
@@ -158,6 +166,7 @@ class Soak:
         self.digest = base64.b64encode(hashlib.sha256(self.recording).digest()).decode()
         self.live_pcm = [_pcm(path) for path in live]
         self.args = args
+        self.rss_timeline_mb: list[float] = []
         self.pending: set[str] = set()
         """Uploaded and live transcripts whose job has not settled (checked by the clients)."""
         self.live_open = 0
@@ -352,6 +361,15 @@ class Soak:
         finally:
             self.voice_open -= 1
 
+    async def sample_rss(self, stop: asyncio.Event) -> None:
+        """The server's RSS every ``RSS_SAMPLE_SECONDS``: a leak climbs all along, a cache or an
+        allocator's pool levels off."""
+        while True:
+            self.rss_timeline_mb.append(round(self.server.rss_bytes() / 2**20, 1))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RSS_SAMPLE_SECONDS)
+                return
+
     async def warm_up(self) -> None:
         """One recording processed (models loaded, database and disk caches warm), one live
         session, a TTS and an STT call, and a few seconds of reads, none of it measured."""
@@ -409,7 +427,7 @@ class Soak:
             )
             for _ in range(self.args.clients)
         ]
-        kinds = [k for k in WEIGHTS if uploads or k in READS]
+        kinds = [k for k in WEIGHTS if k in READS or (uploads and k in self.args.kinds)]
         weights = [WEIGHTS[k] for k in kinds]
         args = self.args
 
@@ -434,9 +452,10 @@ class Soak:
         started = time.perf_counter()
         loops = [asyncio.create_task(client_loop(i, c)) for i, c in enumerate(clients)]
         injected = asyncio.create_task(faults(seconds)) if faults else None
+        sampled = asyncio.create_task(self.sample_rss(stop)) if uploads else None
         await asyncio.sleep(seconds)
         stop.set()
-        await asyncio.gather(*loops, *([injected] if injected else []))
+        await asyncio.gather(*loops, *(task for task in (injected, sampled) if task))
         wall = time.perf_counter() - started
         await watcher
         await asyncio.gather(*(c.aclose() for c in [*clients, watcher_client]))
@@ -601,6 +620,13 @@ def main() -> None:
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--kinds",
+        type=lambda text: set(text.split(",")),
+        default=set(WEIGHTS) - set(READS),
+        help="the kinds besides reads in the soak's mix (comma-separated; default all: "
+        "upload,live,tts,stt)",
+    )
+    parser.add_argument(
         "--faults", action="store_true", help="jobs on a Celery worker; Redis and worker killed"
     )
     args = parser.parse_args()
@@ -626,6 +652,7 @@ def main() -> None:
                 "REFLECTOR_DIARIZATION_BACKEND": "off",
                 "REFLECTOR_RATE_LIMITS_ENABLED": "false",
                 "OMP_NUM_THREADS": "1",
+                "REFLECTOR_MEMORY_RELEASE_SECONDS": str(MEMORY_RELEASE_SECONDS),
                 "REFLECTOR_MAX_LIVE_SESSIONS_PER_USER": str(max(3, args.max_live)),
             }
             cluster = Cluster(folder) if args.faults else None
@@ -650,6 +677,7 @@ def main() -> None:
                 log("warm-up: a recording and a live session processed, voice calls, reads")
                 asyncio.run(soak.warm_up())
                 log(f"baseline: {args.clients} clients, reads only, {args.baseline_seconds} s")
+                time.sleep(MEMORY_RELEASE_SECONDS + 2)  # at rest: freed memory handed back
                 rss_start = server.rss_bytes()
                 if cluster is not None:
                     cluster.worker_rss["first_start_mb"] = _rss_mb(
@@ -667,6 +695,7 @@ def main() -> None:
                 tally, wall = asyncio.run(soak.phase(args.seconds, True, args.seed + 1, faults))
                 log(f"drain: {len(tally.uploaded)} uploads, {len(tally.live)} live, waiting")
                 jobs = asyncio.run(soak.drain(tally.uploaded, tally.live))
+                time.sleep(MEMORY_RELEASE_SECONDS + 2)
                 rss_end = server.rss_bytes()
                 cpu = server.cpu_seconds() - cpu_start
                 if cluster is not None:
@@ -700,7 +729,7 @@ def main() -> None:
             "max_live": args.max_live,
             "max_voice": args.max_voice,
             "recording": {"file": recording.path.name, "seconds": round(recording.duration, 1)},
-            "weights": WEIGHTS,
+            "weights": {k: w for k, w in WEIGHTS.items() if k in READS or k in args.kinds},
             "faults": args.faults,
         },
         "baseline": base_summary,
@@ -711,6 +740,8 @@ def main() -> None:
             "rss_start_mb": round(rss_start / 2**20, 1),
             "rss_end_mb": round(rss_end / 2**20, 1),
             "rss_growth_pct": round(100 * (rss_end - rss_start) / rss_start, 1),
+            "rss_every_15_s_mb": soak.rss_timeline_mb,
+            "rss_peak_mb": max(soak.rss_timeline_mb, default=None),
             "cpu_s_soak_and_drain": round(cpu, 1),
         },
         "machine": machine_report(load_before),

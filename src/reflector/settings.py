@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     the job of a worker that died is taken over by another after at most this long."""
     job_sweep_seconds: float = Field(default=30.0, ge=1.0)
     """How often ``reflector beat`` looks for jobs that no worker is working on."""
+    memory_release_seconds: float = Field(default=30.0, ge=0.0)
+    """How often the server hands memory it has freed back to the system (glibc's
+    ``malloc_trim``; see ``reflector.memory``); 0 never does."""
     job_requeue_seconds: float = Field(default=900.0, ge=1.0)
     """A job left this long without a worker (queued, or between two stages) is sent to the
     workers again, in case the broker lost its message (e.g. a restart without persistence)."""

@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reflector import __version__
+from reflector import __version__, memory
 from reflector.api.accounts import login_router as sign_in
 from reflector.api.accounts import oidc_router as oidc_sign_in
 from reflector.api.accounts import router as accounts
@@ -60,6 +60,7 @@ from reflector.db.engine import upgrade_database_async
 from reflector.jobs.resources import check_settings, open_resources
 from reflector.jobs.runner import JobDeps
 from reflector.settings import Settings
+from reflector.shutdown import finish_or_cancel
 
 if TYPE_CHECKING:
     from reflector.jobs.inprocess import InProcessRunner
@@ -127,9 +128,15 @@ def create_app(settings: Settings) -> FastAPI:
         )
         if runner is not None:
             await runner.start()
+        stop_releasing = asyncio.Event()
+        releasing = asyncio.create_task(
+            memory.run_periodically(stop_releasing, settings.memory_release_seconds)
+        )
         try:
             yield
         finally:
+            stop_releasing.set()
+            await finish_or_cancel([releasing], 5.0)
             if runner is not None:
                 await runner.stop()
             await bus.close()
