@@ -179,6 +179,29 @@ def test_a_wrong_checksum_is_refused_and_the_upload_kept(http):
     _problem(http.post(f"{url}/complete", headers=_sha256_header(data)), 415, "not-audio")
 
 
+def test_a_chunk_with_its_own_checksum_is_kept_only_when_it_matches(http):
+    data = os.urandom(300_000)
+    _, url = _open_upload(http, len(data))
+    first, second = data[:200_000], data[200_000:]
+    assert http.put(url, params={"offset": 0}, content=first,
+                    headers=_sha256_header(first)).status_code == 200  # fmt: skip
+    # Damaged on the way: refused whole, the upload where it was.
+    damaged = bytearray(second)
+    damaged[5] ^= 0xFF
+    refused = http.put(url, params={"offset": 200_000}, content=bytes(damaged),
+                       headers=_sha256_header(second))  # fmt: skip
+    assert _problem(refused, 422, "checksum-mismatch")["expected_offset"] == 200_000
+    assert http.get(url).json()["received"] == 200_000
+    malformed = http.put(url, params={"offset": 200_000}, content=second,
+                         headers={"Upload-Checksum": "sha256 nope"})  # fmt: skip
+    _problem(malformed, 400, "invalid-checksum")
+    sent = http.put(url, params={"offset": 200_000}, content=second,
+                    headers=_sha256_header(second))  # fmt: skip
+    assert sent.status_code == 200 and sent.json()["received"] == len(data)
+    # The assembled file is the original: its whole checksum matches at ``complete``.
+    _problem(http.post(f"{url}/complete", headers=_sha256_header(data)), 415, "not-audio")
+
+
 def test_two_puts_at_once_are_serialised_and_the_file_is_exact(http, live_server):
     data = os.urandom(400_000)
     _, url = _open_upload(http, len(data))

@@ -9,6 +9,7 @@ each view go to ``.cache/screenshots/`` (desktop and phone width, light and dark
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Iterator
@@ -150,6 +151,48 @@ def _wait_audio_at(page, low: float, high: float) -> None:
 
 
 @pytest.mark.slow
+def test_a_chunk_damaged_on_the_way_is_refused_and_sent_again(watched, server, meeting_wav):
+    """Each chunk carries its own SHA-256 (the browser's native digest): the server refuses a
+    chunk whose bytes changed on the way, keeps nothing of it, and the page sends it again."""
+    _expect_console_errors(watched, "422")
+    page = watched.page
+    data = meeting_wav.read_bytes()
+    sent: list[tuple[int, str | None]] = []
+    damaged: list[int] = []
+
+    def damage_the_second_chunk(route) -> None:
+        offset = int(parse_qs(urlsplit(route.request.url).query)["offset"][0])
+        sent.append((offset, route.request.headers.get("upload-checksum")))
+        body = route.request.post_data_buffer
+        if offset == CHUNK_BYTES and not damaged:
+            damaged.append(offset)
+            spoiled = bytearray(body)
+            spoiled[100] ^= 0xFF
+            route.continue_(post_data=bytes(spoiled))
+        else:
+            route.continue_()
+
+    page.route(PUT_CHUNK, damage_the_second_chunk)
+    page.goto("/new")
+    page.get_by_label("Name").fill("Damaged chunk")
+    page.get_by_label("Title, topics and summary").select_option("no")
+    page.locator("#file").set_input_files(meeting_wav)
+    page.get_by_role("button", name="Upload and transcribe").click()
+    page.wait_for_url("**/transcripts/*", timeout=120_000)
+    transcript_id = page.url.rsplit("/", 1)[1]
+
+    offsets = [offset for offset, _ in sent]
+    assert damaged and offsets.count(CHUNK_BYTES) == 2, offsets  # refused once, sent again
+    for offset, checksum in sent:
+        chunk = data[offset : offset + CHUNK_BYTES]
+        assert checksum == f"sha256 {hashlib.sha256(chunk).hexdigest()}", offset
+    # The file the server assembled is the meeting: it is transcribed as such.
+    assert _wait_ended(server, transcript_id, timeout=600)["status"] == "ended"
+    segments = httpx.get(f"{server}/v1/transcripts/{transcript_id}/segments", timeout=30)
+    assert "billing" in segments.text.lower()
+
+
+@pytest.mark.slow
 def test_upload_in_chunks_survives_a_lost_connection_and_a_reload(watched, server, meeting_wav):
     _expect_console_errors(watched, "ERR_CONNECTION_RESET")
     page = watched.page
@@ -206,6 +249,8 @@ def test_upload_in_chunks_survives_a_lost_connection_and_a_reload(watched, serve
     page.locator('.stage[data-stage="prepare"][data-state="done"]').wait_for(timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "processing-1280-light.png"), full_page=True)
     page.locator('.status[data-status="ended"]').wait_for(timeout=600_000)
+    # The words are fetched once the page hears of the end, and rendered a piece at a time.
+    page.locator(".segments").filter(has_text="invoice").wait_for(timeout=30_000)
     text = page.locator(".segments").inner_text().lower()
     assert "billing" in text and "invoice" in text
     assert page.locator(".processing").count() == 0

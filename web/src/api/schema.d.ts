@@ -3808,7 +3808,10 @@ export interface operations {
             query: {
                 offset: number;
             };
-            header?: never;
+            header?: {
+                /** @description `sha256 <digest>` of this chunk (base64, or 64 hex digits); a mismatch is refused with 422 and nothing of the chunk is kept */
+                "Upload-Checksum"?: string | null;
+            };
             path: {
                 transcript_id: string;
                 upload_id: string;

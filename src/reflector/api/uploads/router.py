@@ -2,8 +2,9 @@
 
 1. ``POST /v1/transcripts/{id}/uploads`` ``{filename, size?}`` opens an upload;
 2. ``PUT …/uploads/{upload_id}?offset=N`` writes a chunk (raw bytes) at byte ``N``: what was
-   received so far (or earlier, to rewrite); a chunk counts only once it has fully arrived, so
-   after a dropped connection ``GET …/uploads/{upload_id}`` says exactly where to resume;
+   received so far (or earlier, to rewrite); a chunk counts only once it has fully arrived
+   (and matches its own ``Upload-Checksum``, optional), so after a dropped connection
+   ``GET …/uploads/{upload_id}`` says exactly where to resume;
 3. ``POST …/uploads/{upload_id}/complete`` checks the size, the client's checksum
    (``Upload-Checksum: sha256 <digest>``, optional) and that the file has an audio stream,
    stores it and starts processing.
@@ -62,10 +63,18 @@ async def upload_chunk(
     state: State,
     user: User,
     offset: int = Query(ge=0),
+    upload_checksum: Annotated[
+        str | None,
+        Header(
+            alias="Upload-Checksum",
+            description="`sha256 <digest>` of this chunk (base64, or 64 hex digits); a "
+            "mismatch is refused with 422 and nothing of the chunk is kept",
+        ),
+    ] = None,
 ) -> UploadOut:
     row = await owned_transcript(session, transcript_id, user)
     upload = await service.upload(session, row.id, upload_id)
-    await service.append_chunk(state, session, upload, request, offset)
+    await service.append_chunk(state, session, upload, request, offset, upload_checksum)
     return service.upload_out(upload)
 
 
