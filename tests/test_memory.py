@@ -82,3 +82,32 @@ def test_one_long_sentence_spoken_does_not_keep_the_process_larger():
     150 words); the voice's session now gives it back after each run."""
     numbers = _run(_LONG_SENTENCE)
     assert numbers["after"] - numbers["before"] < 150, numbers
+
+
+_FROZEN_AFTER_START = textwrap.dedent(
+    """
+    import gc, json, sys, tempfile
+    from pathlib import Path
+    from reflector_testkit.servers import running_client, server_settings
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = server_settings(
+            Path(folder), None, live_preload=False, freeze_startup_objects=sys.argv[1] == "on"
+        )
+        with running_client(settings) as client:
+            assert client.get("/healthz").status_code == 200
+            print(json.dumps({"frozen": gc.get_freeze_count()}))
+    """
+)
+
+
+@pytest.mark.parametrize("setting", ["on", "off"])
+def test_the_server_keeps_its_startup_objects_out_of_collections_when_asked(setting):
+    """``reflector serve`` asks (a full collection over the loaded code and models stopped the
+    server for about 190 ms); an app embedded in another program leaves its collector alone."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FROZEN_AFTER_START, setting],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    frozen = json.loads(done.stdout.strip().splitlines()[-1])["frozen"]
+    assert (frozen > 10_000) if setting == "on" else (frozen == 0), frozen

@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     the job of a worker that died is taken over by another after at most this long."""
     job_sweep_seconds: float = Field(default=30.0, ge=1.0)
     """How often ``reflector beat`` looks for jobs that no worker is working on."""
+    freeze_startup_objects: bool = False
+    """Keep the objects that exist once the server has started (code, loaded models) out of
+    Python's garbage collections (``gc.freeze``; see ``reflector.memory``): a full collection
+    otherwise stops the server for about 190 ms at random. Process-wide, so meant for a process
+    that is only the server: ``reflector serve`` turns it on unless this is set."""
     memory_release_seconds: float = Field(default=30.0, ge=0.0)
     """How often the server hands memory it has freed back to the system (glibc's
     ``malloc_trim``; see ``reflector.memory``); 0 never does."""

@@ -128,6 +128,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
         if runner is not None:
             await runner.start()
+        if settings.freeze_startup_objects:
+            memory.freeze_long_lived_objects()
         stop_releasing = asyncio.Event()
         releasing = asyncio.create_task(
             memory.run_periodically(stop_releasing, settings.memory_release_seconds)

@@ -335,7 +335,11 @@ def serve(host: str | None, port: int | None) -> None:
     from reflector.api.app import create_app
 
     settings = get_settings()
-    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    updates: dict[str, object] = {
+        k: v for k, v in (("host", host), ("port", port)) if v is not None
+    }
+    if "freeze_startup_objects" not in settings.model_fields_set:
+        updates["freeze_startup_objects"] = True  # this process is only the server
     settings = settings.model_copy(update=updates)
     _refuse_an_open_network(settings)
     try:

@@ -7,6 +7,7 @@ import asyncio
 
 import structlog
 
+from reflector import memory
 from reflector.api.state import AppState
 from reflector.asr import load_whisper_for, resolve_model
 from reflector.asr.short_buffer import warm_up
@@ -52,8 +53,12 @@ def start_preload(state: AppState) -> asyncio.Task[None]:
     task = asyncio.create_task(_preload(state))
 
     def report(done: asyncio.Task[None]) -> None:
-        if not done.cancelled() and (error := done.exception()) is not None:
+        if done.cancelled():
+            return
+        if (error := done.exception()) is not None:
             log.warning("live models not preloaded", error=str(error))
+        elif state.settings.freeze_startup_objects:  # the models live as long as the server
+            memory.freeze_long_lived_objects()
 
     task.add_done_callback(report)
     state.live.models.preload = task
