@@ -50,6 +50,7 @@ from reflector.settings import Settings
 from reflector_testkit.meetings import Meeting, MeetingPlan, generate_meeting
 from reflector_testkit.ports import free_port
 from reflector_testkit.scoring import word_error_rate
+from reflector_testkit.servers import wait_for_live_models
 
 CHUNK_SECONDS = 0.1
 
@@ -60,17 +61,6 @@ def say(message: str) -> None:
 
 def percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
-
-
-def wait_for_live_models(url: str, timeout: float = 120.0) -> None:
-    """Stream only once the server has preloaded its live models, as a load balancer would."""
-    deadline = time.monotonic() + timeout
-    while (status := httpx.get(f"{url}/readyz").json()["live_models"]) == "loading":
-        if time.monotonic() > deadline:
-            raise SystemExit("the live models did not load in time")
-        time.sleep(0.2)
-    if status != "ready":
-        raise SystemExit(f"live models: {status}")
 
 
 async def stream_session(url: str, meeting: Meeting) -> dict:

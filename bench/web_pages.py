@@ -53,7 +53,7 @@ from reflector.db.tables import ParticipantRow, TranscriptRow
 from reflector.domain.transcript import Segment, Word
 from reflector_testkit.browser import chromium
 from reflector_testkit.machine import machine_report
-from reflector_testkit.servers import running_server
+from reflector_testkit.servers import running_server, wait_for_live_models
 
 BUDGET_KB = 250
 LONG_WORDS = 18_000
@@ -281,6 +281,7 @@ def main() -> None:
         long_id = asyncio.run(_add_long(url, long_meeting(seed=7)))
         log(f"filled in {time.perf_counter() - started:.1f} s; starting the server")
         with running_server(data_dir, url) as server, chromium() as browser:
+            wait_for_live_models(server.base_url)  # their loading would take the CPU
             transcript_load(browser, server.base_url, long_id)  # warm: caches, JIT
             browse_load(browser, server.base_url)
             transcript = []

@@ -9,13 +9,13 @@ A file of random bytes named ``meeting.wav`` is written to a temporary directory
 ``reflector serve`` (empty SQLite database, default chunk size) runs on 127.0.0.1. Debian's
 ``chromium`` (headless, through Playwright) opens ``/new``, is given the file and presses
 *Upload and transcribe*: the page sends it as the app always does (``PUT …?offset=`` chunks of
-``min(32 MiB, the server's chunk size)`` by XMLHttpRequest, while a worker hashes it for the
-checksum). ``seconds`` runs from the start of the first chunk's request to the end of the last
-chunk's response (the browser's own Resource Timing); the server then refuses the file at
-``complete`` (not audio), which is not measured. The browser's memory is the RSS of every
-Chromium process of the run, summed, sampled every 50 ms: ``growth_mb`` is its peak minus its
-value before the upload. The small upload is the baseline for the memory: a flat memory gives
-about the same growth for a file ten times larger.
+``min(32 MiB, the server's chunk size)`` by XMLHttpRequest, each with its SHA-256 from the
+browser's own digest, the next chunk hashed while one goes out). ``seconds`` runs from the start
+of the first chunk's request to the end of the last chunk's response (the browser's own Resource
+Timing); the server then refuses the file at ``complete`` (not audio), which is not measured.
+The browser's memory is the RSS of every Chromium process of the run, summed, sampled every 50
+ms: ``growth_mb`` is its peak minus its value before the upload. The small upload is the
+baseline for the memory: a flat memory gives about the same growth for a file ten times larger.
 
 The baseline for the speed, in the same run and against the same server: httpx sending the same
 file in the same chunks through the same API (each chunk read from disk, then PUT). Prints one

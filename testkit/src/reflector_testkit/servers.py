@@ -203,6 +203,18 @@ class ServeProcess:
         self._log.close()
 
 
+def wait_for_live_models(url: str, timeout: float = 120.0) -> None:
+    """Until the server at ``url`` has preloaded its live models (as a load balancer would
+    wait): loading them takes the CPU for seconds, which a measurement must not count."""
+    deadline = time.monotonic() + timeout
+    while (status := httpx.get(f"{url}/readyz").json()["live_models"]) == "loading":
+        if time.monotonic() > deadline:
+            raise SystemExit("the live models did not load in time")
+        time.sleep(0.2)
+    if status not in ("ready", "off"):
+        raise SystemExit(f"live models: {status}")
+
+
 @contextmanager
 def running_server(
     data_dir: Path, database_url: str | None, env: dict[str, str] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pydantic_core
@@ -108,6 +108,12 @@ async def segments_json(session: AsyncSession, transcript_id: str) -> bytes:
     from the stored rows without a model per word (the rows were validated when written)."""
     names = await speaker_names(session, transcript_id)
     rows = await repository.segment_rows(session, transcript_id)
+    # Tens of milliseconds for a long meeting: in a thread, so the server goes on answering
+    # meanwhile (the page's own script, loading beside it, first of all).
+    return await asyncio.to_thread(_segments_bytes, rows, names)
+
+
+def _segments_bytes(rows: Sequence[Any], names: dict[int, str]) -> bytes:
     return pydantic_core.to_json(
         [
             {
