@@ -38,7 +38,7 @@ import httpx
 from reflector.api.webapp import WEB_DIST
 from reflector_testkit.browser import chromium
 from reflector_testkit.machine import machine_report
-from reflector_testkit.servers import ServeProcess, running_server
+from reflector_testkit.servers import ServeProcess, running_server, wait_for_live_models
 
 MIB = 1024 * 1024
 WEB_CHUNK = 32 * MIB
@@ -293,6 +293,7 @@ def main() -> None:
         data_dir = folder / "data"
         data_dir.mkdir()
         with running_server(data_dir, None) as server, chromium() as browser:
+            wait_for_live_models(server.base_url)  # their loading would take the CPU
             log("warm-up: a 4 MiB browser upload")
             warm = folder / "warm" / "meeting.wav"
             warm.parent.mkdir()
