@@ -81,7 +81,7 @@ def _shrinking_session(model_path: Path):
     sentence, what that run needed beyond the arena's first allocation.
 
     ONNX Runtime's arena otherwise keeps the peak of the longest sentence ever spoken for the
-    life of the process, grown by doubling: one 150-word sentence left the process 570 MB
+    life of the process, grown by doubling: one 150-word sentence left the process 600-850 MB
     larger for good. Giving memory back after every run made speech 21 % slower (the next run
     allocates again), so only runs over ``RELEASE_ABOVE_IDS`` (about 24 words; most sentences
     are shorter) do; the arena is then bounded by what sentences of that length need."""
