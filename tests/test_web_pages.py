@@ -150,6 +150,15 @@ def _wait_audio_at(page, low: float, high: float) -> None:
 # --- New ---------------------------------------------------------------------------------------
 
 
+def _start_upload(page, wav: Path, name: str, summary: str) -> None:
+    """Choose ``wav`` on the New page and press upload."""
+    page.goto("/new")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Title, topics and summary").select_option(summary)
+    page.locator("#file").set_input_files(wav)
+    page.get_by_role("button", name="Upload and transcribe").click()
+
+
 @pytest.mark.slow
 def test_a_chunk_damaged_on_the_way_is_refused_and_sent_again(watched, server, meeting_wav):
     """Each chunk carries its own SHA-256 (the browser's native digest): the server refuses a
@@ -173,11 +182,7 @@ def test_a_chunk_damaged_on_the_way_is_refused_and_sent_again(watched, server, m
             route.continue_()
 
     page.route(PUT_CHUNK, damage_the_second_chunk)
-    page.goto("/new")
-    page.get_by_label("Name").fill("Damaged chunk")
-    page.get_by_label("Title, topics and summary").select_option("no")
-    page.locator("#file").set_input_files(meeting_wav)
-    page.get_by_role("button", name="Upload and transcribe").click()
+    _start_upload(page, meeting_wav, "Damaged chunk", "no")
     page.wait_for_url("**/transcripts/*", timeout=120_000)
     transcript_id = page.url.rsplit("/", 1)[1]
 
@@ -216,11 +221,7 @@ def test_upload_in_chunks_survives_a_lost_connection_and_a_reload(watched, serve
             route.abort("connectionreset")
 
     page.route(PUT_CHUNK, drop_after_three)
-    page.goto("/new")
-    page.get_by_label("Name").fill("Browser upload")
-    page.get_by_label("Title, topics and summary").select_option("yes")
-    page.locator("#file").set_input_files(meeting_wav)
-    page.get_by_role("button", name="Upload and transcribe").click()
+    _start_upload(page, meeting_wav, "Browser upload", "yes")
 
     # The page says so and keeps trying; the bar stands where the server does.
     page.get_by_text("Connection lost; trying again").wait_for()
