@@ -142,5 +142,26 @@ if [ "$dev" = 1 ]; then
     mv "$data/download/pocketsphinx-5.1.1/test/data" "$data/pocketsphinx"
     rm -rf "$data/download"
   fi
+  # Real conversations with reference speaker turns (RTTM) ship in the pyannote.audio source
+  # distribution: a 30 s sample of two people, and 30 s excerpts of AMI meetings (tests/data).
+  if [ ! -f "$data/pyannote/ami/debug.test.rttm" ]; then
+    rm -rf "$data/download"
+    mkdir -p "$data/download/sdist"
+    # pip prepares its metadata; its setup.py imports pkg_resources, which setuptools 81 and
+    # later no longer have. Nothing is built or installed.
+    echo "setuptools==80.10.2" >"$data/download/build-constraints.txt"
+    sdist=$(fetch_checked "$data/download/sdist" \
+      b2115e86b0db5faedb9f36ee1a150cebd07f7758e65e815accdac1a12ca9c777 \
+      --no-binary pyannote.audio --build-constraint "$data/download/build-constraints.txt" \
+      pyannote.audio==3.3.2)
+    tar -xzf "$sdist" -C "$data/download" pyannote_audio-3.3.2/pyannote/audio/sample \
+      pyannote_audio-3.3.2/tests/data
+    rm -rf "$data/pyannote"
+    mkdir -p "$data/pyannote"
+    mv "$data/download/pyannote_audio-3.3.2/pyannote/audio/sample/sample.wav" \
+      "$data/download/pyannote_audio-3.3.2/pyannote/audio/sample/sample.rttm" "$data/pyannote"
+    mv "$data/download/pyannote_audio-3.3.2/tests/data" "$data/pyannote/ami"
+    rm -rf "$data/download"
+  fi
 fi
 echo "Reflector is installed in .venv (run .venv/bin/reflector --help)"

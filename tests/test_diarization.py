@@ -47,6 +47,7 @@ from reflector_testkit.meetings import (
     generate_meeting,
     pocketsphinx_voices_meeting,
 )
+from reflector_testkit.real_speakers import telephone_band, two_person_conversation
 from reflector_testkit.scoring import diarization_error_rate
 from reflector_testkit.speech import TEST_DATA
 
@@ -532,4 +533,20 @@ def test_real_voices_are_told_apart(diarizer, vad):
     meeting = _real_voices_meeting()
     result = diarizer.diarize(meeting.samples, vad.speech_regions(meeting.samples))
     assert result.num_speakers == 4
+    assert diarization_error(meeting, result, collar=0.25) <= DER_BOUND
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("band", ["16k", "8k"])
+def test_a_real_conversation_of_two_people_has_two_speakers(diarizer, vad, band):
+    """Two people talking with each other (with overlaps and quick replies), as recorded, and
+    through a telephone band."""
+    root = TEST_DATA / "pyannote"
+    if not (root / "sample.rttm").is_file():
+        pytest.fail(f"real conversation missing in {root}: run `bash scripts/install.sh --dev`")
+    meeting = two_person_conversation(root)
+    if band == "8k":
+        meeting = telephone_band(meeting)
+    result = diarizer.diarize(meeting.samples, vad.speech_regions(meeting.samples))
+    assert result.num_speakers == 2
     assert diarization_error(meeting, result, collar=0.25) <= DER_BOUND
