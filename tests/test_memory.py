@@ -4,6 +4,7 @@ text to speak does not keep the process larger for good."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -104,3 +105,54 @@ def test_the_server_keeps_its_startup_objects_out_of_collections_when_asked(sett
     )  # fmt: skip
     frozen = json.loads(done.stdout.strip().splitlines()[-1])["frozen"]
     assert (frozen > 10_000) if setting == "on" else (frozen == 0), frozen
+
+
+_DECODES_OF_EVERY_LENGTH = textwrap.dedent(
+    """
+    import json, os, sys, tempfile
+    from pathlib import Path
+    import numpy as np
+    if sys.argv[1] == "bounded":
+        from reflector.memory import bound_native_caches
+        bound_native_caches(os.environ)  # as the reflector command does when it starts
+    from reflector.asr import load_whisper, resolve_model
+    from reflector.asr.short_buffer import decode_buffer
+    from reflector.audio import decode_file
+    from reflector.memory import release_free_memory
+    from reflector_testkit.speech import TEST_DATA, librivox_clips
+
+    def rss_mb():
+        release_free_memory()
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+    clips = librivox_clips(TEST_DATA / "pocketsphinx" / "librivox")
+    audio = np.concatenate([decode_file(clip.path).samples for clip in clips] * 2)
+    model = load_whisper(resolve_model("tiny.en", Path(tempfile.mkdtemp())), cpu_threads=1).model
+    seconds = [1.0 + 0.29 * k for k in range(90)]  # as live buffers: every length differs
+    for length in seconds[:30]:
+        decode_buffer(model, audio[: round(length * 16000)])
+    warm = rss_mb()
+    for length in seconds[30:]:
+        decode_buffer(model, audio[: round(length * 16000)])
+    print(json.dumps({"warm": warm, "after": rss_mb()}))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_decodes_of_every_length_do_not_grow_a_process_started_by_the_command():
+    """oneDNN kept the kernels it built for each input shape, 1,024 of them by default: 60
+    live-style decodes of new lengths grew a process by ~60 MB, and it went on growing."""
+    done = subprocess.run(
+        [sys.executable, "-c", _DECODES_OF_EVERY_LENGTH, "bounded"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+        env={k: v for k, v in os.environ.items() if "ONEDNN" not in k and "MALLOC" not in k},
+    )
+    numbers = json.loads(done.stdout.strip().splitlines()[-1])
+    assert numbers["after"] - numbers["warm"] < 15, numbers

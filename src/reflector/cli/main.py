@@ -19,6 +19,7 @@ import click
 from reflector import __version__
 from reflector.cli.accounts import keys, users
 from reflector.errors import ReflectorError
+from reflector.memory import bound_native_caches
 from reflector.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -688,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2.5 instead of 5.8 tokens/s on 2 busy cores). Must precede the libraries' loading; an
     # explicit setting is kept. The server and workers start here too.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    bound_native_caches(os.environ)  # a server or worker otherwise grows with every shape
     try:
         cli.main(args=argv, prog_name="reflector", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
