@@ -145,7 +145,7 @@ _DECODES_OF_EVERY_LENGTH = textwrap.dedent(
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_decodes_of_every_length_do_not_grow_a_process_started_by_the_command():
     """oneDNN kept the kernels it built for each input shape, 1,024 of them by default: 60
-    live-style decodes of new lengths grew a process by ~60 MB, and it went on growing."""
+    live-style decodes of new lengths grew a process by 53 MB, and it went on growing."""
     done = subprocess.run(
         [sys.executable, "-c", _DECODES_OF_EVERY_LENGTH, "bounded"],
         capture_output=True,

@@ -21,9 +21,9 @@ Two more bounds are process-wide too, so the ``reflector`` command sets them as 
 
 * oneDNN, inside CTranslate2 and PyTorch, builds kernels for each input shape it meets and
   keeps the last 1,024 of them. Live decodes hear buffers of every length, so each decode added
-  a shape: a server grew by about 1 MB a decode (+128 MB over 120 decodes of tiny.en), and would
-  have kept growing to some 800 MB. With :data:`KERNEL_CACHE_CAPACITY` kernels it levels off
-  after a few dozen decodes.
+  a shape: a process grew by about 1 MB a decode (+113 to +128 MB over 120 decodes of
+  tiny.en), and would have kept growing to some 800 MB. With :data:`KERNEL_CACHE_CAPACITY`
+  kernels it levels off after a few dozen decodes.
 * glibc gives threads that allocate at the same moment arenas of their own, up to eight per
   core, and each keeps its own free blocks. :data:`ALLOCATOR_ARENAS` arenas took a 5-minute
   soak's server 100 MB lower (1,083 against 1,181 MB at rest).
