@@ -339,7 +339,7 @@ function UploadStatus(props: {
     <div class="upload-status" role="group" aria-labelledby="upload-state">
       <div class="upload-head">
         <span id="upload-state">
-          {state} <strong>{fileName}</strong>
+          <strong>{fileName}</strong> · {state}
         </span>
         <span class="upload-percent">{done}%</span>
       </div>
