@@ -315,6 +315,7 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owners_results(
     deps = JobDeps(state.settings, state.sessions, state.blobs, state.bus)
     tid = upload(client, piper_clip.path, "fenced")
     assert wait_for_status(client, tid, {"ended", "error"})["status"] == "ended"
+    closed_job_of(client, tid)  # the first job is closed, so a new one may start
     real_transcribe = runner.STAGE_FUNCTIONS["transcribe"]
     stalled = asyncio.Event()
     resume = asyncio.Event()
