@@ -23,6 +23,8 @@ from reflector.blobs import (
     BlobNotFound,
     BlobRangeError,
     BlobStore,
+    BlobStoreFull,
+    BlobUnavailable,
     LocalBlobStore,
     S3BlobStore,
     make_blob_store,
@@ -412,3 +414,25 @@ def test_factory_explains_misconfiguration(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         make_blob_store(backend, data_dir=tmp_path, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [
+        ("XMinioStorageFull", 507, BlobStoreFull),  # MinIO's answer when its disks are full
+        ("InternalError", 500, BlobUnavailable),  # SeaweedFS's answer when it is full
+        ("SlowDown", 503, BlobUnavailable),
+    ],
+)
+def test_s3_answers_map_to_full_or_not_now(code: str, status: int, kind: type) -> None:
+    from botocore.exceptions import ClientError
+
+    store = S3BlobStore("bucket", endpoint_url="http://127.0.0.1:9", access_key="k", secret_key="s")
+    answer = {
+        "Error": {"Code": code, "Message": "the service says why"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    error = store._error(ClientError(answer, "PutObject"), "store", "a/key")
+    assert type(error) is kind
+    assert error.status == (507 if kind is BlobStoreFull else 503)
+    assert "'a/key'" in str(error) and "the service says why" in str(error)

@@ -32,6 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
+import botocore.exceptions
 import numpy as np
 import pytest
 import redis
@@ -583,6 +584,67 @@ def test_a_full_disk_during_an_upload_keeps_nothing_half_written_and_the_upload_
         assert stored.read_bytes() == data
         assert wait_for_status(client, tid, {"ended", "error"})["status"] == "ended"
         assert word_error_rate(piper_clip.text, segments_text(client, tid)) < 0.2
+
+
+def test_a_full_s3_store_at_complete_keeps_the_upload_open_until_there_is_room(
+    tmp_path, piper_clip
+):
+    """SeaweedFS holding only a few 1 MB volumes, filled up: `complete` cannot store the
+    file, the answer says to try again, and the upload stays open with every byte. Restarted
+    with room: the same `complete` stores a byte-identical file and the transcript ends."""
+    data = piper_clip.path.read_bytes()
+    (tmp_path / "seaweed").mkdir()
+    with contextlib.ExitStack() as stack:
+        try:
+            weed = stack.enter_context(restartable_seaweed(tmp_path / "seaweed", volumes=2))
+        except SeaweedUnavailable as error:
+            pytest.fail(str(error))
+        s3 = weed.server
+        bucket = s3.client()
+        for index in range(20):  # filled with other data until a write is refused
+            try:
+                bucket.put_object(Bucket=s3.bucket, Key=f"filler/{index}", Body=b"x" * 2**20)
+            except botocore.exceptions.ClientError:
+                break
+        else:
+            pytest.fail("the small SeaweedFS store never filled up")
+        overrides = {
+            "storage_backend": "s3",
+            "s3_bucket": s3.bucket,
+            "s3_endpoint_url": s3.endpoint_url,
+            "s3_access_key": s3.access_key,
+            "s3_secret_key": s3.secret_key,
+        }
+        with app(tmp_path / "data", None, **overrides) as client:
+            tid = client.post("/v1/transcripts", json={"name": "full store"}).json()["id"]
+            opened = client.post(f"/v1/transcripts/{tid}/uploads",
+                                 json={"filename": "clip.wav", "size": len(data)})  # fmt: skip
+            url = f"/v1/transcripts/{tid}/uploads/{opened.json()['id']}"
+            assert client.put(url, params={"offset": 0}, content=data).status_code == 200
+            checksum = {"Upload-Checksum": f"sha256 {hashlib.sha256(data).hexdigest()}"}
+            full = client.post(f"{url}/complete", params={"summarize": "false"}, headers=checksum)
+            # SeaweedFS answers a full store with a plain 500, which says only "not now":
+            # a service that names it (HTTP 507) is answered 507 insufficient-storage.
+            assert full.status_code in (503, 507), full.text
+            assert full.json()["type"].rsplit("/", 1)[-1] in ("unavailable", "insufficient-storage")
+            kept = client.get(url).json()
+            assert kept["status"] == "open" and kept["received"] == len(data), kept
+            assert client.get(f"/v1/transcripts/{tid}").json()["status"] == "idle"
+            keys = bucket.list_objects_v2(Bucket=s3.bucket, Prefix="transcripts/")
+            assert keys.get("KeyCount", 0) == 0  # no partial file stored
+            # Room again (more volumes allowed): the same request goes through.
+            weed.stop()
+            weed.command = [a for a in weed.command if not a.startswith("-volume.max=")]
+            weed.command.append("-volume.max=16")
+            weed.start()
+            done = client.post(f"{url}/complete", params={"summarize": "false"}, headers=checksum)
+            assert done.status_code == 200, done.text
+            stored = [o["Key"] for o in bucket.list_objects_v2(
+                Bucket=s3.bucket, Prefix=f"transcripts/{tid}/upload")["Contents"]]  # fmt: skip
+            body = bucket.get_object(Bucket=s3.bucket, Key=stored[0])["Body"].read()
+            assert body == data
+            assert wait_for_status(client, tid, {"ended", "error"})["status"] == "ended"
+            assert word_error_rate(piper_clip.text, segments_text(client, tid)) < 0.2
 
 
 def test_a_full_disk_under_a_running_job_is_waited_out(tmp_path, piper_clip):

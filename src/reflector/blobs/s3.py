@@ -30,7 +30,14 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from .keys import validate_key, validate_prefix
-from .protocol import BlobError, BlobInfo, BlobNotFound, BlobRangeError, BlobUnavailable
+from .protocol import (
+    BlobError,
+    BlobInfo,
+    BlobNotFound,
+    BlobRangeError,
+    BlobStoreFull,
+    BlobUnavailable,
+)
 from .ranges import check_range_args, clamp_range
 
 T = TypeVar("T")
@@ -51,6 +58,8 @@ _AUTH_CODES = {
 }
 _BUSY_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503", "500"}
 """Answers that mean "not now" rather than "never": retried by jobs (see BlobUnavailable)."""
+_FULL_CODES = {"XMinioStorageFull", "InsufficientStorage", "507"}
+"""Answers of S3 services that say their disks are full (HTTP 507)."""
 _UNREACHABLE = (BotoConnectionError, ConnectionClosedError, ReadTimeoutError)
 
 
@@ -155,6 +164,8 @@ class S3BlobStore:
                     "secret key and the bucket's permissions"
                 )
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if status == 507 or code in _FULL_CODES:
+                return BlobStoreFull(f"{where} is full, could not {what}: {detail}")
             if status >= 500 or code in _BUSY_CODES:
                 return BlobUnavailable(f"{where} cannot serve now, could not {what}: {detail}")
             return BlobError(f"{where}: could not {what}: {detail}")

@@ -133,9 +133,12 @@ def running_seaweed(root: Path) -> Iterator[SeaweedS3]:
 
 
 @contextmanager
-def restartable_seaweed(root: Path) -> Iterator[SeaweedProcess]:
+def restartable_seaweed(root: Path, volumes: int | None = None) -> Iterator[SeaweedProcess]:
     """:func:`running_seaweed`, as a :class:`SeaweedProcess` that can be stopped and started
-    again while the test runs; stopped on exit."""
+    again while the test runs; stopped on exit.
+
+    ``volumes``: the store holds at most that many volumes of 1 MB, so that a test can fill
+    it (``-volume.max``; change it in ``command`` and restart to make room)."""
     weed = _find_weed()
     if weed is None:
         raise SeaweedUnavailable(
@@ -174,7 +177,8 @@ def restartable_seaweed(root: Path) -> Iterator[SeaweedProcess]:
         "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1",
         "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=64",
+        f"-master.volumeSizeLimitMB={64 if volumes is None else 1}",
+        *([] if volumes is None else [f"-volume.max={volumes}"]),
         f"-master.port={master}",
         f"-master.port.grpc={master_grpc}",
         f"-volume.port={volume}",
