@@ -17,6 +17,7 @@ Two guards keep the committed words a clean stream, whatever a decode says:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,8 +62,12 @@ class LocalAgreement:
 
         Whisper's word times drift by a few tenths of a second between decodes, so the seam is
         found by the words themselves: the committed tail (up to five words) is looked for near
-        the committed end, and what follows it is new. Only when the tail is not found does
-        time decide.
+        the committed end, and what follows it is new. The last committed word may come back
+        heard differently ("an ill-disposed" decoded again as "an old-sposed"): when the
+        words before it are found and the next word lies over its time, that word is the old
+        one, not a new one. Only when neither is found does time decide. A piece of a
+        hyphenated word ("-disposed") always goes with the word it continues, so a word heard
+        again is never half new.
         """
         if not self.committed:
             return list(hypothesis)
@@ -71,18 +76,45 @@ class LocalAgreement:
         keys = [word_key(w.text) for w in recent]
         tail = [word_key(w.text) for w in self.committed[-_SEAM_WORDS:]]
         for size in range(min(len(tail), len(keys)), 0, -1):
-            pattern = tail[-size:]
-            for index in range(len(keys) - size + 1):
-                if keys[index : index + size] != pattern:
-                    continue
+            for index in _found(keys, tail[-size:]):
                 # Only where the seam can be: the same words said again later (a repeated
                 # phrase, or a copy squeezed in at the buffer's end) are not the seam. A
                 # single common word ("the") is trusted only right at the committed end.
                 drift = abs(recent[index + size - 1].end - end)
                 if drift <= (_SEAM_DRIFT if size >= 2 else self.tolerance * 2):
                     return recent[index + size :]
+        replaced = self._after_replaced_last_word(recent)
+        if replaced is not None:
+            return replaced
         # By time: a word mostly after the committed end is new (word starts drift earlier).
-        return [w for w in hypothesis if (w.start + w.end) / 2 >= end - self.tolerance]
+        return _flat(
+            [u for u in _units(hypothesis) if (u[0].start + u[-1].end) / 2 >= end - self.tolerance]
+        )
+
+    def _after_replaced_last_word(self, recent: list[Word]) -> list[Word] | None:
+        """The words after the committed end when the hypothesis has the committed words before
+        the last one, then another word over the last one's time: the last word heard again,
+        differently ("an ill-disposed" as "an old-sposed"). ``None`` when it has not."""
+        last = _units(self.committed[-_SEAM_WORDS - 2 :])[-1]
+        before = self.committed[-len(last) - _SEAM_WORDS : -len(last)]
+        if len(before) < 2:
+            return None
+        units = _units(recent)
+        keys = [word_key(w.text) for w in recent]
+        starts = list(itertools.accumulate((len(u) for u in units), initial=0))
+        for size in range(min(_SEAM_WORDS, len(before)), 1, -1):
+            pattern = [word_key(w.text) for w in before[-size:]]
+            for index in _found(keys, pattern):
+                after = index + size
+                if after not in starts[:-1] or abs(recent[after - 1].end - before[-1].end) > 1.0:
+                    continue
+                head, *pieces = units[starts.index(after)]
+                end = self.committed_end
+                if _middle(head) < end:
+                    # Pieces of it past the committed end are new ("ill" then "old -sposed").
+                    rest = recent[after + 1 + len(pieces) :]
+                    return [p for p in pieces if _middle(p) >= end] + rest
+        return None
 
     def _without_repeats(self, new: list[Word]) -> list[Word]:
         """``new`` without runs that repeat what was already said, squeezed into too little
@@ -177,6 +209,32 @@ def _repeat_at(keys: list[str], index: int, said: list[str]) -> int:
             size += 1
         best = max(best, size)
     return best
+
+
+def _units(words: list[Word]) -> list[list[Word]]:
+    """``words`` grouped into whole words: a piece of a hyphenated word ("-disposed", with no
+    space before it) joins the word before it."""
+    units: list[list[Word]] = []
+    for word in words:
+        if units and word.text.startswith("-"):
+            units[-1].append(word)
+        else:
+            units.append([word])
+    return units
+
+
+def _middle(word: Word) -> float:
+    return (word.start + word.end) / 2
+
+
+def _flat(units: list[list[Word]]) -> list[Word]:
+    return [word for unit in units for word in unit]
+
+
+def _found(keys: list[str], pattern: list[str]) -> list[int]:
+    """Where ``pattern`` occurs in ``keys``, first to last."""
+    size = len(pattern)
+    return [i for i in range(len(keys) - size + 1) if keys[i : i + size] == pattern]
 
 
 def _squeezed(run: list[Word]) -> bool:
