@@ -37,7 +37,7 @@ from reflector.diarization import (
     make_diarizer,
 )
 from reflector.diarization.clustering import cluster_embeddings
-from reflector.diarization.remote import RemoteDiarizer, turns_to_json
+from reflector.diarization.remote import RemoteDiarizer, turns_to_json, wav_pieces
 from reflector.domain import Word, build_segments
 from reflector.vad import SpeechRegion
 from reflector_testkit.meetings import (
@@ -248,6 +248,7 @@ class _ContractServer(BaseHTTPRequestHandler):
             }
         type(self).received.append(
             {
+                "body": body,
                 "query": query,
                 "type": self.headers["Content-Type"],
                 "auth": self.headers["Authorization"],
@@ -314,6 +315,29 @@ def test_remote_backend_speaks_the_contract(contract_server):
     assert request["query"] == {"min_speakers": "2", "max_speakers": "3"}
     # The same JSON shape is what a Reflector server answers with.
     assert turns_to_json(result)[1] == {"start": 2.0, "end": 3.5, "speaker": 1}
+
+
+def test_remote_backend_streams_a_long_recording_as_an_exact_wav(contract_server, tmp_path):
+    # 150 s as a memory map, as the file pipeline holds a decoded recording.
+    seconds = 150
+    mapped = np.lib.format.open_memmap(
+        tmp_path / "audio.npy", mode="w+", dtype=np.float32, shape=(seconds * 16_000,)
+    )
+    mapped[:] = 0.5 * np.sin(np.arange(mapped.size, dtype=np.float32) / 7.0)
+    mapped[100] = 1.5  # clipped, not wrapped around
+    diarizer = RemoteDiarizer(f"{contract_server}/diarize")
+    diarizer.diarize(mapped, [SpeechRegion(0.0, seconds)], DiarizationOptions())
+    (request,) = _ContractServer.received
+    expected = BytesIO()
+    with wave.open(expected, "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(16_000)
+        handle.writeframes((np.clip(mapped, -1, 1) * 32767).astype("<i2").tobytes())
+    assert request["body"] == expected.getvalue()
+    # Converted and sent a minute at a time, never as one whole WAV in memory.
+    pieces = [len(piece) for piece in wav_pieces(mapped)]
+    assert pieces == [44, 60 * 16_000 * 2, 60 * 16_000 * 2, 30 * 16_000 * 2]
 
 
 @pytest.mark.parametrize(

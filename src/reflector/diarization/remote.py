@@ -9,18 +9,18 @@ Response: ``200`` with a JSON array ``[{"start": 0.0, "end": 2.5, "speaker": 0},
 ``speaker`` an integer or a label such as ``"SPEAKER_01"``). An object ``{"turns": [...]}``
 is accepted too. Speakers are renumbered 0, 1, … in order of first appearance.
 
-:func:`turns_to_json` and :func:`wav_bytes` build both sides of the contract, so a Reflector
+:func:`turns_to_json` and :func:`wav_pieces` build both sides of the contract, so a Reflector
 API endpoint can serve it for another Reflector.
 """
 
 from __future__ import annotations
 
-import io
 import json
+import struct
 import urllib.error
 import urllib.parse
 import urllib.request
-import wave
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -40,18 +40,26 @@ _ERROR_BODY_CHARS = 300
 _WAV_BLOCK = SAMPLE_RATE * 60
 
 
-def wav_bytes(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """Mono float32 samples as a 16-bit PCM WAV file in memory."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(sample_rate)
-        # In blocks: a long recording is a memory map, never to be copied whole as float32.
-        for start in range(0, len(samples), _WAV_BLOCK):
-            block = np.asarray(samples[start : start + _WAV_BLOCK], dtype=np.float32)
-            handle.writeframes((np.clip(block, -1.0, 1.0) * 32767).astype("<i2").tobytes())
-    return buffer.getvalue()
+def wav_header(frames: int, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """The 44-byte header of a mono 16-bit PCM WAV file of ``frames`` samples."""
+    data = frames * 2
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", data)
+    )
+
+
+def wav_pieces(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Iterator[bytes]:
+    """Mono float32 samples as a 16-bit PCM WAV file, a header and then a minute at a time:
+    a long recording is a memory map, never copied whole (as float32 or as the WAV)."""
+    yield wav_header(len(samples), sample_rate)
+    for start in range(0, len(samples), _WAV_BLOCK):
+        block = np.asarray(samples[start : start + _WAV_BLOCK], dtype=np.float32)
+        yield (np.clip(block, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
 def turns_to_json(result: DiarizationResult) -> list[dict[str, Any]]:
@@ -116,11 +124,16 @@ class RemoteDiarizer(Diarizer):
     ) -> DiarizationResult:
         if len(samples) == 0 or not speech:
             return DiarizationResult()
-        headers = {"Content-Type": "audio/wav", "Accept": "application/json"}
+        headers = {
+            "Content-Type": "audio/wav",
+            "Accept": "application/json",
+            # Sent a minute at a time as it is converted: an hour is 115 MB of WAV.
+            "Content-Length": str(len(wav_header(0)) + 2 * len(samples)),
+        }
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(
-            self._request_url(options), data=wav_bytes(samples), headers=headers, method="POST"
+            self._request_url(options), data=wav_pieces(samples), headers=headers, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
