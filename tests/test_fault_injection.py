@@ -211,7 +211,6 @@ class Outage:
 async def _postgres_outage(url: str, tid: str, stage: str, seconds: float) -> Outage:
     """When the job enters ``stage``: the database refuses new connections and every
     connection to it is killed, over and over, for ``seconds``; then it opens again."""
-    name = url.rsplit("/", 1)[1]
     watcher = await asyncpg.connect(url)
     try:
         deadline = time.monotonic() + 120
@@ -221,6 +220,13 @@ async def _postgres_outage(url: str, tid: str, stage: str, seconds: float) -> Ou
             await asyncio.sleep(0.01)
     finally:
         await watcher.close()
+    return await _postgres_down(url, seconds)
+
+
+async def _postgres_down(url: str, seconds: float) -> Outage:
+    """The database refuses new connections and every connection to it is killed, over and
+    over, for ``seconds``; then it opens again."""
+    name = url.rsplit("/", 1)[1]
     admin = await asyncpg.connect(f"{POSTGRES_ADMIN}/postgres")
     outage = Outage()
     try:
@@ -765,9 +771,15 @@ def test_redis_restarted_mid_job_the_job_ends_and_its_events_catch_up(
         assert job_of(client, tid).attempts == 1
 
 
-def test_redis_restarted_mid_live_session_nothing_is_lost(tmp_path, own_redis, piper_clip):
+@pytest.mark.parametrize("outage", [3.0, 30.0])
+def test_redis_restarted_mid_live_session_nothing_is_lost(tmp_path, own_redis, piper_clip, outage):
+    """Redis killed 2 s into a live session and started again ``outage`` seconds later; the
+    client goes on talking throughout (twice real time), the clip said again after it."""
     samples = decode_file(piper_clip.path).samples
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    pause = np.zeros(round(outage * 2 * SAMPLE_RATE), np.float32)  # streamed at twice real time
+    said = np.concatenate([samples, pause, samples]) if outage > 5 else samples
+    reference = f"{piper_clip.text} {piper_clip.text}" if outage > 5 else piper_clip.text
+    pcm = (np.clip(said, -1, 1) * 32767).astype("<i2").tobytes()
     step = SAMPLE_RATE // 10 * 2  # 0.1 s of 16-bit samples
     own_redis.start()
     with app(tmp_path, None, bus_backend="redis", redis_url=own_redis.url) as client:
@@ -777,9 +789,9 @@ def test_redis_restarted_mid_live_session_nothing_is_lost(tmp_path, own_redis, p
         with client.websocket_connect(f"/v1/transcripts/{tid}/record/ws") as socket:
             socket.send_json({"type": "config", "sample_rate": 16000, "format": "s16le"})
             for first in range(0, len(pcm), step):
-                if first == step * 20:  # 2 s in: Redis goes, and comes back 3 s later
+                if first == step * 20:  # 2 s in: Redis goes, and comes back later
                     own_redis.kill()
-                    restarted = in_thread(lambda: (time.sleep(3), own_redis.start()))
+                    restarted = in_thread(lambda: (time.sleep(outage), own_redis.start()))
                 socket.send_bytes(pcm[first : first + step])
                 time.sleep(0.05)  # twice real time
             socket.send_json({"type": "stop"})
@@ -788,7 +800,7 @@ def test_redis_restarted_mid_live_session_nothing_is_lost(tmp_path, own_redis, p
         assert restarted is not None
         restarted()
         live = [w for m in messages if m["type"] == "transcript" for w in m["final"]]
-        assert word_error_rate(piper_clip.text, "".join(w["text"] for w in live)) <= 0.25
+        assert word_error_rate(reference, "".join(w["text"] for w in live)) <= 0.25
         done = wait_for_status(client, tid, {"ended", "error"}, timeout=180)
         assert done["status"] == "ended", done
         # Every final word the client was sent is stored, those of the outage included.
@@ -800,7 +812,47 @@ def test_redis_restarted_mid_live_session_nothing_is_lost(tmp_path, own_redis, p
             for w in e["data"]["final"]
         ]
         assert [w["text"] for w in kept] == [w["text"] for w in live]
-        assert word_error_rate(piper_clip.text, segments_text(client, tid)) <= 0.15
+        assert word_error_rate(reference, segments_text(client, tid)) <= 0.15
+
+
+def test_postgres_gone_for_30_seconds_mid_live_session_nothing_is_lost(tmp_path, piper_clip):
+    """The database closed and every connection to it killed for 30 s, 2 s into a live
+    session that goes on talking: the words keep coming, and every final word sent is stored
+    once the database is back; the transcript ends with the words of both clips."""
+    samples = decode_file(piper_clip.path).samples
+    pause = np.zeros(round(30.0 * 2 * SAMPLE_RATE), np.float32)  # streamed at twice real time
+    said = np.concatenate([samples, pause, samples])
+    reference = f"{piper_clip.text} {piper_clip.text}"
+    pcm = (np.clip(said, -1, 1) * 32767).astype("<i2").tobytes()
+    step = SAMPLE_RATE // 10 * 2  # 0.1 s of 16-bit samples
+    with postgres_database() as url, app(tmp_path, url) as client:
+        tid = client.post("/v1/transcripts", json={"name": "live database outage"}).json()["id"]
+        messages = []
+        outage = None
+        with client.websocket_connect(f"/v1/transcripts/{tid}/record/ws") as socket:
+            socket.send_json({"type": "config", "sample_rate": 16000, "format": "s16le"})
+            for first in range(0, len(pcm), step):
+                if first == step * 20:
+                    outage = in_thread(lambda: asyncio.run(_postgres_down(url, 30.0)))
+                socket.send_bytes(pcm[first : first + step])
+                time.sleep(0.05)  # twice real time
+            socket.send_json({"type": "stop"})
+            while not messages or messages[-1]["type"] != "stopped":
+                messages.append(socket.receive_json())
+        assert outage is not None and outage().killed > 0
+        live = [w for m in messages if m["type"] == "transcript" for w in m["final"]]
+        assert word_error_rate(reference, "".join(w["text"] for w in live)) <= 0.25
+        done = wait_for_status(client, tid, {"ended", "error"}, timeout=240)
+        assert done["status"] == "ended", done
+        events = client.get(f"/v1/transcripts/{tid}/events").json()
+        kept = [
+            w
+            for e in events
+            if e["type"] == "TRANSCRIPT" and "final" in e["data"]
+            for w in e["data"]["final"]
+        ]
+        assert [w["text"] for w in kept] == [w["text"] for w in live]
+        assert word_error_rate(reference, segments_text(client, tid)) <= 0.15
 
 
 def _reload_celery_app() -> None:
