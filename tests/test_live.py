@@ -370,6 +370,19 @@ def test_a_hyphenated_word_heard_again_differently_is_not_said_twice():
     assert said(agreement.committed) == "was not an ill-disposed young man."
 
 
+def test_a_last_word_heard_again_as_two_words_is_not_said_again():
+    # At real-time pace on a real reading: "an ill -disposed" final, then "an old supposed".
+    agreement = LocalAgreement()
+    first = timed(("was", 39.2, 39.5), ("not", 39.5, 40.04), ("an", 40.04, 40.22))
+    final = first + timed(("ill", 40.22, 40.46), ("-disposed", 40.46, 40.94))
+    agreement.insert(final)
+    agreement.insert(final)
+    again = first + timed(("old", 40.22, 40.56), ("supposed", 40.56, 40.98), ("young", 40.98, 41.3))
+    agreement.insert(again + timed(("man.", 41.3, 41.78)))
+    agreement.insert(again + timed(("man.", 41.3, 41.78)))
+    assert said(agreement.committed) == "was not an ill-disposed young man."
+
+
 def test_a_last_word_heard_again_differently_is_not_said_twice():
     agreement = LocalAgreement()
     first = timed(("audit", 83.7, 84.26), ("found", 84.26, 84.7), ("problems", 84.7, 85.22))

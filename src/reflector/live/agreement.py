@@ -93,7 +93,7 @@ class LocalAgreement:
 
     def _after_replaced_last_word(self, recent: list[Word]) -> list[Word] | None:
         """The words after the committed end when the hypothesis has the committed words before
-        the last one, then another word over the last one's time: the last word heard again,
+        the last one, then other words over the last one's time: the last word heard again,
         differently ("an ill-disposed" as "an old-sposed"). ``None`` when it has not."""
         last = _units(self.committed[-_SEAM_WORDS - 2 :])[-1]
         before = self.committed[-len(last) - _SEAM_WORDS : -len(last)]
@@ -108,13 +108,22 @@ class LocalAgreement:
                 after = index + size
                 if after not in starts[:-1] or abs(recent[after - 1].end - before[-1].end) > 1.0:
                     continue
-                head, *pieces = units[starts.index(after)]
-                end = self.committed_end
-                if _middle(head) < end:
-                    # Pieces of it past the committed end are new ("ill" then "old -sposed").
-                    rest = recent[after + 1 + len(pieces) :]
-                    return [p for p in pieces if _middle(p) >= end] + rest
+                following = units[starts.index(after) :]
+                if _middle(following[0][0]) < self.committed_end:
+                    return self._past_committed_end(following)
         return None
+
+    def _past_committed_end(self, units: list[list[Word]]) -> list[Word]:
+        """The words of ``units`` after those lying over the last committed word's time: it
+        may come back as two words ("ill-disposed" as "old supposed"). Pieces of a hyphenated
+        word past the committed end are new ("ill" final, then "old -sposed")."""
+        end = self.committed_end
+        new: list[Word] = []
+        for index, (head, *pieces) in enumerate(units):
+            if _middle(head) >= end:
+                return new + _flat(units[index:])
+            new += [piece for piece in pieces if _middle(piece) >= end]
+        return new
 
     def _without_repeats(self, new: list[Word]) -> list[Word]:
         """``new`` without runs that repeat what was already said, squeezed into too little
