@@ -64,8 +64,8 @@ class LocalAgreement:
         found by the words themselves: the committed tail (up to five words) is looked for near
         the committed end, and what follows it is new. The last committed word may come back
         heard differently ("an ill-disposed" decoded again as "an old-sposed"): when the
-        words before it are found and the next word lies over its time, that word is the old
-        one, not a new one. Only when neither is found does time decide. A piece of a
+        words before it are found and the next words lie over its time, those words are the
+        old one, not new ones. Only when neither is found does time decide. A piece of a
         hyphenated word ("-disposed") always goes with the word it continues, so a word heard
         again is never half new.
         """
@@ -106,7 +106,8 @@ class LocalAgreement:
             pattern = [word_key(w.text) for w in before[-size:]]
             for index in _found(keys, pattern):
                 after = index + size
-                if after not in starts[:-1] or abs(recent[after - 1].end - before[-1].end) > 1.0:
+                drift = abs(recent[after - 1].end - before[-1].end)
+                if after not in starts[:-1] or drift > _SEAM_DRIFT:
                     continue
                 following = units[starts.index(after) :]
                 if _middle(following[0][0]) < self.committed_end:
