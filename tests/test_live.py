@@ -617,13 +617,6 @@ def chained_readings(librivox_clips) -> tuple[np.ndarray, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="tiny.en's decodes of short buffers differ by CPU (issue 16): on an AVX-512 machine "
-    "it passes with CTranslate2 and oneDNN held to AVX-512, AVX2 or AVX kernels "
-    "(CT2_FORCE_CPU_ISA, ONEDNN_MAX_CPU_ISA), but it failed on another CPU (7.7 % against "
-    "1.4 % offline) before final words heard again differently were matched",
-)
 def test_real_speech_streams_each_word_once_and_close_to_offline(tiny_engine, chained_readings):
     audio, reference = chained_readings
     segments, _ = tiny_engine.model.transcribe(audio, language="en", beam_size=5)
