@@ -145,14 +145,21 @@ _DECODES_OF_EVERY_LENGTH = textwrap.dedent(
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_decodes_of_every_length_do_not_grow_a_process_started_by_the_command():
     """oneDNN kept the kernels it built for each input shape, 1,024 of them by default: 60
-    live-style decodes of new lengths grew a process by 53 MB, and it went on growing."""
-    done = subprocess.run(
-        [sys.executable, "-c", _DECODES_OF_EVERY_LENGTH, "bounded"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-        env={k: v for k, v in os.environ.items() if "ONEDNN" not in k and "MALLOC" not in k},
-    )
-    numbers = json.loads(done.stdout.strip().splitlines()[-1])
-    assert numbers["after"] - numbers["warm"] < 15, numbers
+    live-style decodes of new lengths grew a process by 53 to 133 MB, and it went on growing.
+    With the bounds it grew 1-3 MB in most runs; now and then 27-37 MB at once (glibc's heap
+    after the longest buffers, seen to vanish with a fixed mmap threshold, which made decodes
+    a third slower), so the bounded process is compared with an unbounded one of the same run."""
+    growth = {}
+    for mode in ("bounded", "unbounded"):
+        done = subprocess.run(
+            [sys.executable, "-c", _DECODES_OF_EVERY_LENGTH, mode],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+            env={k: v for k, v in os.environ.items() if "ONEDNN" not in k and "MALLOC" not in k},
+        )
+        numbers = json.loads(done.stdout.strip().splitlines()[-1])
+        growth[mode] = numbers["after"] - numbers["warm"]
+    assert growth["unbounded"] > 30, growth  # what the bounds are for
+    assert growth["bounded"] < growth["unbounded"] / 3, growth
