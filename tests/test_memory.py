@@ -146,7 +146,7 @@ _DECODES_OF_EVERY_LENGTH = textwrap.dedent(
 def test_decodes_of_every_length_do_not_grow_a_process_started_by_the_command():
     """oneDNN kept the kernels it built for each input shape, 1,024 of them by default: 60
     live-style decodes of new lengths grew a process by 53 to 133 MB, and it went on growing.
-    With the bounds it grew 1-3 MB in most runs; now and then 27-37 MB at once (glibc's heap
+    With the bounds it grew 1-3 MB in most runs, now and then 27-37 MB (glibc's heap
     after the longest buffers, seen to vanish with a fixed mmap threshold, which made decodes
     a third slower), so the bounded process is compared with an unbounded one of the same run."""
     growth = {}
