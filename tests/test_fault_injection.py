@@ -266,6 +266,17 @@ def test_postgres_gone_for_seconds_mid_stage_the_job_still_ends(tmp_path, piper_
     assert retried(logs), "the outage never reached the job"
 
 
+def _on_s3(s3) -> dict[str, str]:
+    """Settings that keep the app's blobs in the SeaweedFS bucket ``s3``."""
+    return {
+        "storage_backend": "s3",
+        "s3_bucket": s3.bucket,
+        "s3_endpoint_url": s3.endpoint_url,
+        "s3_access_key": s3.access_key,
+        "s3_secret_key": s3.secret_key,
+    }
+
+
 def test_s3_stopped_for_seconds_mid_stage_the_job_still_ends(tmp_path, piper_clip):
     (tmp_path / "seaweed").mkdir()
     with contextlib.ExitStack() as stack:
@@ -274,14 +285,7 @@ def test_s3_stopped_for_seconds_mid_stage_the_job_still_ends(tmp_path, piper_cli
         except SeaweedUnavailable as error:
             pytest.fail(str(error))
         s3 = weed.server
-        overrides = {
-            "storage_backend": "s3",
-            "s3_bucket": s3.bucket,
-            "s3_endpoint_url": s3.endpoint_url,
-            "s3_access_key": s3.access_key,
-            "s3_secret_key": s3.secret_key,
-        }
-        with app(tmp_path / "data", None, **overrides) as client, capture_logs() as logs:
+        with app(tmp_path / "data", None, **_on_s3(s3)) as client, capture_logs() as logs:
             tid = upload(client, piper_clip.path, "storage outage")
             wait_for_stage(client, tid, "prepare")
             # Killed, not asked to stop: every S3 call fails from this instant.
@@ -428,14 +432,7 @@ def deleting_app(request, tmp_path, seaweed):
         with app(tmp_path, None) as client:
             yield client
     else:
-        overrides = {
-            "storage_backend": "s3",
-            "s3_bucket": seaweed.bucket,
-            "s3_endpoint_url": seaweed.endpoint_url,
-            "s3_access_key": seaweed.access_key,
-            "s3_secret_key": seaweed.secret_key,
-        }
-        with postgres_database() as url, app(tmp_path, url, **overrides) as client:
+        with postgres_database() as url, app(tmp_path, url, **_on_s3(seaweed)) as client:
             yield client
 
 
@@ -614,14 +611,7 @@ def test_a_full_s3_store_at_complete_keeps_the_upload_open_until_there_is_room(
                 break
         else:
             pytest.fail("the small SeaweedFS store never filled up")
-        overrides = {
-            "storage_backend": "s3",
-            "s3_bucket": s3.bucket,
-            "s3_endpoint_url": s3.endpoint_url,
-            "s3_access_key": s3.access_key,
-            "s3_secret_key": s3.secret_key,
-        }
-        with app(tmp_path / "data", None, **overrides) as client:
+        with app(tmp_path / "data", None, **_on_s3(s3)) as client:
             tid = client.post("/v1/transcripts", json={"name": "full store"}).json()["id"]
             opened = client.post(f"/v1/transcripts/{tid}/uploads",
                                  json={"filename": "clip.wav", "size": len(data)})  # fmt: skip
@@ -771,88 +761,88 @@ def test_redis_restarted_mid_job_the_job_ends_and_its_events_catch_up(
         assert job_of(client, tid).attempts == 1
 
 
+def _speech_with_pause(clip, outage: float) -> tuple[bytes, str]:
+    """16-bit PCM of ``clip``, and for a long ``outage`` a pause as long (at twice real time)
+    and the clip again after it; with the reference text of what is said."""
+    samples = decode_file(clip.path).samples
+    if outage > 5:
+        pause = np.zeros(round(outage * 2 * SAMPLE_RATE), np.float32)
+        samples = np.concatenate([samples, pause, samples])
+    reference = f"{clip.text} {clip.text}" if outage > 5 else clip.text
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes(), reference
+
+
+def _talk_live(client, tid: str, pcm: bytes, two_seconds_in: Callable[[], None]) -> list[dict]:
+    """Stream ``pcm`` at twice real time to the transcript's live socket, calling
+    ``two_seconds_in`` after 2 s of audio; the messages received until ``stopped``."""
+    step = SAMPLE_RATE // 10 * 2  # 0.1 s of 16-bit samples
+    messages: list[dict] = []
+    with client.websocket_connect(f"/v1/transcripts/{tid}/record/ws") as socket:
+        socket.send_json({"type": "config", "sample_rate": 16000, "format": "s16le"})
+        for first in range(0, len(pcm), step):
+            if first == step * 20:
+                two_seconds_in()
+            socket.send_bytes(pcm[first : first + step])
+            time.sleep(0.05)  # twice real time
+        socket.send_json({"type": "stop"})
+        while not messages or messages[-1]["type"] != "stopped":
+            messages.append(socket.receive_json())
+    return messages
+
+
+def _assert_every_live_word_kept(client, tid: str, messages: list[dict], reference: str) -> None:
+    """The client got the words; the transcript ends; every final word it was sent is stored
+    (those of an outage included), and the transcript's text is right."""
+    live = [w for m in messages if m["type"] == "transcript" for w in m["final"]]
+    assert word_error_rate(reference, "".join(w["text"] for w in live)) <= 0.25
+    done = wait_for_status(client, tid, {"ended", "error"}, timeout=240)
+    assert done["status"] == "ended", done
+    events = client.get(f"/v1/transcripts/{tid}/events").json()
+    kept = [
+        w
+        for e in events
+        if e["type"] == "TRANSCRIPT" and "final" in e["data"]
+        for w in e["data"]["final"]
+    ]
+    assert [w["text"] for w in kept] == [w["text"] for w in live]
+    assert word_error_rate(reference, segments_text(client, tid)) <= 0.15
+
+
 @pytest.mark.parametrize("outage", [3.0, 30.0])
 def test_redis_restarted_mid_live_session_nothing_is_lost(tmp_path, own_redis, piper_clip, outage):
     """Redis killed 2 s into a live session and started again ``outage`` seconds later; the
     client goes on talking throughout (twice real time), the clip said again after it."""
-    samples = decode_file(piper_clip.path).samples
-    pause = np.zeros(round(outage * 2 * SAMPLE_RATE), np.float32)  # streamed at twice real time
-    said = np.concatenate([samples, pause, samples]) if outage > 5 else samples
-    reference = f"{piper_clip.text} {piper_clip.text}" if outage > 5 else piper_clip.text
-    pcm = (np.clip(said, -1, 1) * 32767).astype("<i2").tobytes()
-    step = SAMPLE_RATE // 10 * 2  # 0.1 s of 16-bit samples
+    pcm, reference = _speech_with_pause(piper_clip, outage)
     own_redis.start()
     with app(tmp_path, None, bus_backend="redis", redis_url=own_redis.url) as client:
         tid = client.post("/v1/transcripts", json={"name": "live bus outage"}).json()["id"]
-        messages = []
-        restarted = None
-        with client.websocket_connect(f"/v1/transcripts/{tid}/record/ws") as socket:
-            socket.send_json({"type": "config", "sample_rate": 16000, "format": "s16le"})
-            for first in range(0, len(pcm), step):
-                if first == step * 20:  # 2 s in: Redis goes, and comes back later
-                    own_redis.kill()
-                    restarted = in_thread(lambda: (time.sleep(outage), own_redis.start()))
-                socket.send_bytes(pcm[first : first + step])
-                time.sleep(0.05)  # twice real time
-            socket.send_json({"type": "stop"})
-            while not messages or messages[-1]["type"] != "stopped":
-                messages.append(socket.receive_json())
-        assert restarted is not None
-        restarted()
-        live = [w for m in messages if m["type"] == "transcript" for w in m["final"]]
-        assert word_error_rate(reference, "".join(w["text"] for w in live)) <= 0.25
-        done = wait_for_status(client, tid, {"ended", "error"}, timeout=180)
-        assert done["status"] == "ended", done
-        # Every final word the client was sent is stored, those of the outage included.
-        events = client.get(f"/v1/transcripts/{tid}/events").json()
-        kept = [
-            w
-            for e in events
-            if e["type"] == "TRANSCRIPT" and "final" in e["data"]
-            for w in e["data"]["final"]
-        ]
-        assert [w["text"] for w in kept] == [w["text"] for w in live]
-        assert word_error_rate(reference, segments_text(client, tid)) <= 0.15
+        restarted = []
+
+        def redis_away() -> None:
+            own_redis.kill()
+            restarted.append(in_thread(lambda: (time.sleep(outage), own_redis.start())))
+
+        messages = _talk_live(client, tid, pcm, redis_away)
+        assert restarted
+        restarted[0]()
+        _assert_every_live_word_kept(client, tid, messages, reference)
 
 
 def test_postgres_gone_for_30_seconds_mid_live_session_nothing_is_lost(tmp_path, piper_clip):
     """The database closed and every connection to it killed for 30 s, 2 s into a live
     session that goes on talking: the words keep coming, and every final word sent is stored
     once the database is back; the transcript ends with the words of both clips."""
-    samples = decode_file(piper_clip.path).samples
-    pause = np.zeros(round(30.0 * 2 * SAMPLE_RATE), np.float32)  # streamed at twice real time
-    said = np.concatenate([samples, pause, samples])
-    reference = f"{piper_clip.text} {piper_clip.text}"
-    pcm = (np.clip(said, -1, 1) * 32767).astype("<i2").tobytes()
-    step = SAMPLE_RATE // 10 * 2  # 0.1 s of 16-bit samples
+    pcm, reference = _speech_with_pause(piper_clip, 30.0)
     with postgres_database() as url, app(tmp_path, url) as client:
         tid = client.post("/v1/transcripts", json={"name": "live database outage"}).json()["id"]
-        messages = []
-        outage = None
-        with client.websocket_connect(f"/v1/transcripts/{tid}/record/ws") as socket:
-            socket.send_json({"type": "config", "sample_rate": 16000, "format": "s16le"})
-            for first in range(0, len(pcm), step):
-                if first == step * 20:
-                    outage = in_thread(lambda: asyncio.run(_postgres_down(url, 30.0)))
-                socket.send_bytes(pcm[first : first + step])
-                time.sleep(0.05)  # twice real time
-            socket.send_json({"type": "stop"})
-            while not messages or messages[-1]["type"] != "stopped":
-                messages.append(socket.receive_json())
-        assert outage is not None and outage().killed > 0
-        live = [w for m in messages if m["type"] == "transcript" for w in m["final"]]
-        assert word_error_rate(reference, "".join(w["text"] for w in live)) <= 0.25
-        done = wait_for_status(client, tid, {"ended", "error"}, timeout=240)
-        assert done["status"] == "ended", done
-        events = client.get(f"/v1/transcripts/{tid}/events").json()
-        kept = [
-            w
-            for e in events
-            if e["type"] == "TRANSCRIPT" and "final" in e["data"]
-            for w in e["data"]["final"]
-        ]
-        assert [w["text"] for w in kept] == [w["text"] for w in live]
-        assert word_error_rate(reference, segments_text(client, tid)) <= 0.15
+        outages = []
+
+        def database_away() -> None:
+            outages.append(in_thread(lambda: asyncio.run(_postgres_down(url, 30.0))))
+
+        messages = _talk_live(client, tid, pcm, database_away)
+        assert outages and outages[0]().killed > 0
+        _assert_every_live_word_kept(client, tid, messages, reference)
 
 
 def _reload_celery_app() -> None:
