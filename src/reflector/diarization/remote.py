@@ -16,7 +16,6 @@ API endpoint can serve it for another Reflector.
 from __future__ import annotations
 
 import json
-import struct
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from reflector.audio.formats import wav_header
 from reflector.diarization.protocol import Diarizer
 from reflector.diarization.types import (
     DiarizationError,
@@ -40,23 +40,10 @@ _ERROR_BODY_CHARS = 300
 _WAV_BLOCK = SAMPLE_RATE * 60
 
 
-def wav_header(frames: int, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """The 44-byte header of a mono 16-bit PCM WAV file of ``frames`` samples."""
-    data = frames * 2
-    return (
-        b"RIFF"
-        + struct.pack("<I", 36 + data)
-        + b"WAVEfmt "
-        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-        + b"data"
-        + struct.pack("<I", data)
-    )
-
-
 def wav_pieces(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Iterator[bytes]:
     """Mono float32 samples as a 16-bit PCM WAV file, a header and then a minute at a time:
     a long recording is a memory map, never copied whole (as float32 or as the WAV)."""
-    yield wav_header(len(samples), sample_rate)
+    yield wav_header(sample_rate, 2 * len(samples))
     for start in range(0, len(samples), _WAV_BLOCK):
         block = np.asarray(samples[start : start + _WAV_BLOCK], dtype=np.float32)
         yield (np.clip(block, -1.0, 1.0) * 32767).astype("<i2").tobytes()
@@ -128,7 +115,7 @@ class RemoteDiarizer(Diarizer):
             "Content-Type": "audio/wav",
             "Accept": "application/json",
             # Sent a minute at a time as it is converted: an hour is 115 MB of WAV.
-            "Content-Length": str(len(wav_header(0)) + 2 * len(samples)),
+            "Content-Length": str(len(wav_header(SAMPLE_RATE, 0)) + 2 * len(samples)),
         }
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
