@@ -356,30 +356,26 @@ def timed(*spec: tuple[str, float, float]) -> list[Word]:
     return [Word(start=a, end=b, text=t if t.startswith("-") else f" {t}") for t, a, b in spec]
 
 
-def test_a_hyphenated_word_heard_again_differently_is_not_said_twice():
-    # Recorded on a real reading: "an ill -disposed" final, then the next decode hears the
-    # same audio as "an old -sposed", the piece ending just after the final word.
+@pytest.mark.parametrize(
+    "heard_again",
+    [
+        # Replayed on a real reading: the piece ends 40 ms after the final word.
+        [("old", 10.2, 10.52), ("-sposed", 10.52, 10.94)],
+        # At real-time pace on the same reading: two whole words over the final one.
+        [("old", 10.2, 10.54), ("supposed", 10.54, 10.96)],
+    ],
+    ids=["as-a-hyphenated-word", "as-two-words"],
+)
+def test_a_final_word_heard_again_differently_is_not_said_twice(heard_again):
+    # "an ill -disposed" final, then the next decodes hear the same audio as other words.
     agreement = LocalAgreement()
     first = timed(("was", 9.2, 9.5), ("not", 9.5, 10.0), ("an", 10.0, 10.2))
     final = first + timed(("ill", 10.2, 10.44), ("-disposed", 10.44, 10.9))
     agreement.insert(final)
     agreement.insert(final)
-    again = first + timed(("old", 10.2, 10.52), ("-sposed", 10.52, 10.94), ("young", 10.94, 11.24))
-    agreement.insert(again + timed(("man.", 11.24, 11.78)))
-    agreement.insert(again + timed(("man.", 11.24, 11.78)))
-    assert said(agreement.committed) == "was not an ill-disposed young man."
-
-
-def test_a_last_word_heard_again_as_two_words_is_not_said_again():
-    # At real-time pace on a real reading: "an ill -disposed" final, then "an old supposed".
-    agreement = LocalAgreement()
-    first = timed(("was", 39.2, 39.5), ("not", 39.5, 40.04), ("an", 40.04, 40.22))
-    final = first + timed(("ill", 40.22, 40.46), ("-disposed", 40.46, 40.94))
-    agreement.insert(final)
-    agreement.insert(final)
-    again = first + timed(("old", 40.22, 40.56), ("supposed", 40.56, 40.98), ("young", 40.98, 41.3))
-    agreement.insert(again + timed(("man.", 41.3, 41.78)))
-    agreement.insert(again + timed(("man.", 41.3, 41.78)))
+    again = first + timed(*heard_again, ("young", 10.96, 11.24), ("man.", 11.24, 11.78))
+    agreement.insert(again)
+    agreement.insert(again)
     assert said(agreement.committed) == "was not an ill-disposed young man."
 
 
