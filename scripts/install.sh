@@ -10,8 +10,9 @@ dev=0
 
 # FFmpeg tools for users, eSpeak NG for speech in many languages, sox and alsa-utils
 # (its /usr/share/sounds/alsa/*.wav are real recorded voices) for tests, Apertium with its
-# English-Spanish and French-Spanish data for offline translation.
-apt_packages=(ffmpeg espeak-ng sox alsa-utils apertium apertium-eng-spa apertium-fr-es)
+# English-Spanish and French-Spanish data for offline translation, jemalloc for the memory of
+# long-running servers and workers (see src/reflector/memory.py).
+apt_packages=(ffmpeg espeak-ng sox alsa-utils apertium apertium-eng-spa apertium-fr-es libjemalloc2)
 # Chromium from Debian for the web app's browser tests (never a browser a test tool downloads).
 [ "$dev" = 1 ] && apt_packages+=(chromium)
 missing=()

@@ -7,6 +7,7 @@ Every failure ends with a one-line message on stderr and a non-zero exit code:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -19,7 +20,7 @@ import click
 from reflector import __version__
 from reflector.cli.accounts import keys, users
 from reflector.errors import ReflectorError
-from reflector.memory import bound_native_caches
+from reflector.memory import allocator_environment, bound_native_caches
 from reflector.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -682,8 +683,27 @@ cli.add_command(users)
 cli.add_command(keys)
 
 
+_LONG_RUNNING = frozenset({"serve", "worker"})
+"""Commands that run for days: they get the allocator that keeps their memory level."""
+
+
+def _restart_with_steady_allocator() -> None:
+    """Run this command again, in this process, with jemalloc preloaded (see
+    ``reflector.memory``), when it is a long-running one and jemalloc is there to be had."""
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    if command not in _LONG_RUNNING:
+        return
+    environ = allocator_environment(os.environ)
+    if environ is None:
+        return
+    with contextlib.suppress(OSError):  # it cannot be started again: run as it is
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environ)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, turning every error into one line on stderr and an exit code."""
+    if argv is None:  # the process's own command line, not a call from other code
+        _restart_with_steady_allocator()
     # OpenMP threads (PyTorch, CTranslate2, llama.cpp) otherwise busy-wait between tasks, which
     # makes them several times slower when anything else shares the cores (llama.cpp generated
     # 2.5 instead of 5.8 tokens/s on 2 busy cores). Must precede the libraries' loading; an

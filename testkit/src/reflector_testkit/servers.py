@@ -164,12 +164,11 @@ class ServeProcess:
             env["REFLECTOR_DATABASE_URL"] = database_url
         env.update(extra_env)
         self._log = (data_dir / "server.log").open("wb")
-        command = "from reflector.cli.main import cli; cli()"
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-c",
-                command,
+                "-m",
+                "reflector",
                 "serve",
                 "--host",
                 "127.0.0.1",
