@@ -29,12 +29,12 @@ Two more bounds are process-wide too, so the ``reflector`` command sets them as 
   soak's server 100 MB lower (1,083 against 1,181 MB at rest).
 
 Even so, a server running live sessions, speech synthesis and transcription side by side kept
-growing under glibc (+16 % in a 5-minute soak of the full mix, +37 % in 10 minutes): buffers of
-every size from several native libraries at once fragment its heaps, and no trim gives that
-back. jemalloc, with a background thread returning unused pages after a few seconds, kept the
-same soak level. So the long-running commands (``serve``, ``worker``) start again with it
-preloaded where it is installed (:func:`allocator_environment`); ``REFLECTOR_ALLOCATOR=system``
-keeps glibc's.
+growing under glibc: in a 10-minute soak of the full mix its RSS averaged 996, 1,066 and
+1,103 MB over the last three 150 s, still rising, where with jemalloc (a background thread
+returning unused pages after a few seconds) it was level after the first 150 s (1,122, 1,122,
+1,129 MB). So the long-running commands (``serve``, ``worker``) start again with it preloaded
+where it is installed (:func:`allocator_environment`); ``REFLECTOR_ALLOCATOR=system`` keeps
+glibc's.
 """
 
 from __future__ import annotations
