@@ -163,3 +163,17 @@ def test_decodes_of_every_length_do_not_grow_a_process_started_by_the_command():
         growth[mode] = numbers["after"] - numbers["warm"]
     assert growth["unbounded"] > 30, growth  # what the bounds are for
     assert growth["bounded"] < growth["unbounded"] / 3, growth
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="preloading is glibc's")
+def test_the_allocator_environment_preloads_jemalloc_once_and_keeps_a_users_choices():
+    from reflector.memory import allocator_environment
+
+    fresh = allocator_environment({"PATH": "/usr/bin"})
+    assert fresh is not None and "jemalloc" in fresh["LD_PRELOAD"]
+    assert fresh["MALLOC_CONF"] == "background_thread:true" and fresh["PATH"] == "/usr/bin"
+    assert allocator_environment(fresh) is None  # already preloaded: no second start
+    assert allocator_environment({"REFLECTOR_ALLOCATOR": "system"}) is None
+    own = allocator_environment({"LD_PRELOAD": "libother.so", "MALLOC_CONF": "narenas:1"})
+    assert own is not None and own["LD_PRELOAD"].endswith(" libother.so")
+    assert own["MALLOC_CONF"] == "narenas:1"
