@@ -170,6 +170,7 @@ class Soak:
         self.live_pcm = [_pcm(path) for path in live]
         self.args = args
         self.rss_timeline_mb: list[float] = []
+        self.anon_timeline_mb: list[float] = []
         self.pending: set[str] = set()
         """Uploaded and live transcripts whose job has not settled (checked by the clients)."""
         self.live_open = 0
@@ -368,7 +369,9 @@ class Soak:
         """The server's RSS every ``RSS_SAMPLE_SECONDS``: a leak climbs all along, a cache or an
         allocator's pool levels off."""
         while True:
-            self.rss_timeline_mb.append(round(self.server.rss_bytes() / 2**20, 1))
+            memory = self.server.memory_bytes()
+            self.rss_timeline_mb.append(round(memory["VmRSS"] / 2**20, 1))
+            self.anon_timeline_mb.append(round(memory["RssAnon"] / 2**20, 1))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), RSS_SAMPLE_SECONDS)
                 return
@@ -700,9 +703,11 @@ def main() -> None:
                     settle, _ = asyncio.run(soak.phase(args.settle_seconds, True, args.seed + 2))
                     asyncio.run(soak.drain(settle.uploaded, settle.live))
                     soak.rss_timeline_mb.clear()  # the timeline is the soak's own
+                    soak.anon_timeline_mb.clear()
                     time.sleep(MEMORY_RELEASE_SECONDS + 2)
                 log(f"baseline: {args.clients} clients, reads only, {args.baseline_seconds} s")
-                rss_start = server.rss_bytes()
+                memory_start = server.memory_bytes()
+                rss_start = memory_start["VmRSS"]
                 cache_start = _speech_cache_bytes(server.port)
                 if cluster is not None:
                     cluster.worker_rss["first_start_mb"] = _rss_mb(
@@ -721,7 +726,8 @@ def main() -> None:
                 log(f"drain: {len(tally.uploaded)} uploads, {len(tally.live)} live, waiting")
                 jobs = asyncio.run(soak.drain(tally.uploaded, tally.live))
                 time.sleep(MEMORY_RELEASE_SECONDS + 2)
-                rss_end = server.rss_bytes()
+                memory_end = server.memory_bytes()
+                rss_end = memory_end["VmRSS"]
                 cache_end = _speech_cache_bytes(server.port)
                 cpu = server.cpu_seconds() - cpu_start
                 if cluster is not None:
@@ -774,7 +780,18 @@ def main() -> None:
             "rss_growth_less_speech_cache_pct": round(
                 100 * ((rss_end - cache_end) - (rss_start - cache_start)) / rss_start, 1
             ),
+            # RSS is anonymous memory (heaps: where a leak grows) plus pages of mapped files
+            # (libraries and models, read in as code paths first run; the kernel can drop them).
+            "anon_start_mb": round(memory_start["RssAnon"] / 2**20, 1),
+            "anon_end_mb": round(memory_end["RssAnon"] / 2**20, 1),
+            "anon_growth_pct": round(
+                100 * (memory_end["RssAnon"] - memory_start["RssAnon"]) / memory_start["RssAnon"],
+                1,
+            ),
+            "file_start_mb": round(memory_start["RssFile"] / 2**20, 1),
+            "file_end_mb": round(memory_end["RssFile"] / 2**20, 1),
             "rss_every_15_s_mb": soak.rss_timeline_mb,
+            "anon_every_15_s_mb": soak.anon_timeline_mb,
             "rss_peak_mb": max(soak.rss_timeline_mb, default=None),
             "cpu_s_soak_and_drain": round(cpu, 1),
         },

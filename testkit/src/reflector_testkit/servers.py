@@ -183,10 +183,19 @@ class ServeProcess:
             raise RuntimeError(f"the server did not start; see {data_dir / 'server.log'}")
 
     def rss_bytes(self) -> int:
+        return self.memory_bytes()["VmRSS"]
+
+    def memory_bytes(self) -> dict[str, int]:
+        """The kernel's resident-memory counters (``/proc/PID/status``): ``VmRSS`` is the sum of
+        ``RssAnon`` (heaps and arenas: what a leak grows) and ``RssFile`` (pages of mapped
+        libraries and model files, touched once and reclaimable), plus ``RssShmem``."""
+        wanted = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
+        counters = dict.fromkeys(wanted, 0)
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
+            name, _, value = line.partition(":")
+            if name in counters:
+                counters[name] = int(value.split()[0]) * 1024
+        return counters
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
