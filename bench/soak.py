@@ -37,9 +37,9 @@ After the soak, every uploaded or live transcript is awaited (up to ``--drain-se
 ``live_stop`` is a live session's ``stop`` to ``stopped``), jobs completed/failed/lost, the
 server's RSS at rest after the warm-up, every 15 s of the soak and at rest at the end (after
 the drain; "at rest": idle long enough for the server to hand freed memory back, see
-``reflector.memory``), also split into anonymous memory (heaps, where a leak grows) and pages of
-mapped files (libraries and models), and how busy the machine was. ``--kinds`` keeps only the named kinds
-besides the reads, to find which one a change in memory comes from.
+``reflector.memory``), also split into anonymous memory (heaps, where a leak grows) and pages
+of mapped files (libraries and models), and how busy the machine was. ``--kinds`` keeps only
+the named kinds besides the reads, to find which one a change in memory comes from.
 
 With ``--faults`` the jobs run the distributed way: the server hands them to a Celery worker
 (``reflector worker --pool=solo``, with ``reflector beat``) through a Redis of the benchmark's
