@@ -35,18 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from reflector_testkit.machine import process_memory
+
 OUT = Path(__file__).resolve().parent / "out" / "decode-memory"
 MB = 1024 * 1024
-
-
-def _status() -> dict[str, int]:
-    """Sizes from ``/proc/self/status``, in bytes."""
-    values: dict[str, int] = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
-            values[name] = int(rest.split()[0]) * 1024
-    return values
 
 
 class PeakSampler:
@@ -63,7 +55,7 @@ class PeakSampler:
             time.sleep(0.01)
 
     def sample(self) -> None:
-        now = _status()
+        now = process_memory()
         self.anon = max(self.anon, now["RssAnon"])
         self.rss = max(self.rss, now["VmRSS"])
 
@@ -94,7 +86,7 @@ def child(path: Path, way: str, encode: bool) -> dict:
     """Decode and read ``path`` in this process; the peaks of each step."""
     from reflector.audio import decode_file, encode_mp3, peak_waveform
 
-    result: dict = {"way": way, "baseline_anon_mb": round(_status()["RssAnon"] / MB, 1)}
+    result: dict = {"way": way, "baseline_anon_mb": round(process_memory()["RssAnon"] / MB, 1)}
     spill = math.inf if way == "in_memory" else None
     with tempfile.TemporaryDirectory(dir=OUT) as work:
         with PeakSampler() as decoding:
@@ -113,7 +105,7 @@ def child(path: Path, way: str, encode: bool) -> dict:
             result["read_s"] = round(time.perf_counter() - started, 1)
         result["read_peak_anon_mb"] = round(reading.anon / MB, 1)
         result["read_peak_rss_mb"] = round(reading.rss / MB, 1)
-        result["vm_hwm_mb"] = round(_status()["VmHWM"] / MB, 1)
+        result["vm_hwm_mb"] = round(process_memory()["VmHWM"] / MB, 1)
     return result
 
 

@@ -84,7 +84,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import api as api_bench  # bench/api.py: the generated transcripts
 
 from reflector.audio import SAMPLE_RATE, decode_file
-from reflector_testkit.machine import machine_report
+from reflector_testkit.machine import machine_report, process_memory
 from reflector_testkit.ports import free_port
 from reflector_testkit.servers import ServeProcess
 from reflector_testkit.speech import TEST_DATA, librivox_clips
@@ -513,10 +513,7 @@ def _speech_cache_bytes(port: int) -> int:
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    return round(process_memory(pid)["VmRSS"] / 2**20, 1)
 
 
 class Cluster:

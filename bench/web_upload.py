@@ -37,7 +37,7 @@ import httpx
 
 from reflector.api.webapp import WEB_DIST
 from reflector_testkit.browser import chromium
-from reflector_testkit.machine import machine_report
+from reflector_testkit.machine import machine_report, process_memory
 from reflector_testkit.servers import ServeProcess, running_server, wait_for_live_models
 
 MIB = 1024 * 1024
@@ -82,9 +82,7 @@ def chromium_rss(pids: list[int]) -> int:
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+            total += process_memory(pid)["VmRSS"]
         except OSError:
             continue  # a process that ended
     return total

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
+
+
+def process_memory(pid: int | str = "self") -> dict[str, int]:
+    """The kernel's memory counters of a process (``/proc/PID/status``), in bytes: ``VmRSS``
+    is ``RssAnon`` (heaps and arenas: where a leak grows) plus ``RssFile`` (pages of mapped
+    libraries and model files, which the kernel may drop) plus ``RssShmem``; ``VmHWM`` is the
+    kernel's own peak of ``VmRSS``."""
+    counters: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name.startswith(("Vm", "Rss")) and value.strip().endswith("kB"):
+            counters[name] = int(value.split()[0]) * 1024
+    return counters
 
 
 def machine_report(load_before: float) -> dict:

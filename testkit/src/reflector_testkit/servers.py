@@ -21,6 +21,7 @@ from reflector.api.hosts import LOOPBACK_NAMES
 from reflector.db import repository
 from reflector.db.engine import make_engine, make_sessionmaker, sqlite_url, upgrade_database_async
 from reflector.settings import Settings
+from reflector_testkit.machine import process_memory
 from reflector_testkit.ports import free_port
 
 POSTGRES_ADMIN = os.environ.get("REFLECTOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -186,16 +187,8 @@ class ServeProcess:
         return self.memory_bytes()["VmRSS"]
 
     def memory_bytes(self) -> dict[str, int]:
-        """The kernel's resident-memory counters (``/proc/PID/status``): ``VmRSS`` is the sum of
-        ``RssAnon`` (heaps and arenas: what a leak grows) and ``RssFile`` (pages of mapped
-        libraries and model files, touched once and reclaimable), plus ``RssShmem``."""
-        wanted = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
-        counters = dict.fromkeys(wanted, 0)
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name in counters:
-                counters[name] = int(value.split()[0]) * 1024
-        return counters
+        """The server's memory counters (:func:`reflector_testkit.machine.process_memory`)."""
+        return process_memory(self.process.pid)
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
