@@ -10,12 +10,16 @@ the transcript.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from reflector.domain.summary import Decision, NextStep
 from reflector.domain.transcript import speaker_label
 from reflector.intelligence.utterances import Utterance
 from reflector.llm.extractive import content_words, word_overlap, word_set
+
+Item = TypeVar("Item")
+Found = TypeVar("Found")
 
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
@@ -123,19 +127,35 @@ def _dedupe_decisions(decisions: list[Decision]) -> list[Decision]:
     return kept
 
 
-def dedupe_next_steps(steps: Sequence[NextStep]) -> list[NextStep]:
-    """One item per task: a request and its acceptance merge, keeping what either says."""
-    kept: list[NextStep] = []
-    for step in steps:
-        for index, other in enumerate(kept):
-            if _similar(step.task, other.task):
-                kept[index] = other.model_copy(
-                    update={
-                        "owner": other.owner or step.owner,
-                        "deadline": other.deadline or step.deadline,
-                    }
-                )
+def merge_similar(
+    items: Iterable[Item],
+    found: Iterable[Found],
+    *,
+    same: Callable[[Found, Item], bool],
+    merge: Callable[[Item, Found], Item],
+    add: Callable[[Found], Item],
+) -> list[Item]:
+    """``items``, with each of ``found`` merged into the first item it is the ``same`` as, or
+    added (as ``add`` makes it) when it matches none."""
+    merged = list(items)
+    for one in found:
+        for index, item in enumerate(merged):
+            if same(one, item):
+                merged[index] = merge(item, one)
                 break
         else:
-            kept.append(step)
-    return kept
+            merged.append(add(one))
+    return merged
+
+
+def dedupe_next_steps(steps: Sequence[NextStep]) -> list[NextStep]:
+    """One item per task: a request and its acceptance merge, keeping what either says."""
+    return merge_similar(
+        [],
+        steps,
+        same=lambda step, other: _similar(step.task, other.task),
+        merge=lambda other, step: other.model_copy(
+            update={"owner": other.owner or step.owner, "deadline": other.deadline or step.deadline}
+        ),
+        add=lambda step: step,
+    )

@@ -20,7 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reflector.domain.summary import Decision, NextStep
 from reflector.domain.transcript import speaker_label
-from reflector.intelligence.action_rules import find_deadline, find_decisions, find_next_steps
+from reflector.intelligence.action_rules import (
+    find_deadline,
+    find_decisions,
+    find_next_steps,
+    merge_similar,
+)
 from reflector.intelligence.evidence import (
     DECISION_CUE,
     TASK_CUE,
@@ -600,29 +605,26 @@ def merge_rule_items(
     explicit "Tom, can you…" or "I'll…", while a small model often credits the person who asked.
     Items only the rules found are added (they are copied from the transcript, so stay safe).
     """
-    decisions = list(notes.decisions)
-    for found in find_decisions(topic.items, topic.names):
-        for index, decision in enumerate(decisions):
-            if _overlaps(found.text, decision.decision):
-                decisions[index] = decision.model_copy(
-                    update={"decided_by": found.decided_by or decision.decided_by}
-                )
-                break
-        else:
-            decisions.append(DecisionDraft(decision=found.text, decided_by=found.decided_by))
-    steps = list(notes.next_steps)
-    for found in find_next_steps(topic.items, topic.names):
-        for index, step in enumerate(steps):
-            if _overlaps(found.task, step.task):
-                steps[index] = step.model_copy(
-                    update={
-                        "owner": found.owner or step.owner,
-                        "deadline": found.deadline or step.deadline,
-                    }
-                )
-                break
-        else:
-            steps.append(NextStepDraft(task=found.task, owner=found.owner, deadline=found.deadline))
+    decisions = merge_similar(
+        notes.decisions,
+        find_decisions(topic.items, topic.names),
+        same=lambda found, decision: _overlaps(found.text, decision.decision),
+        merge=lambda decision, found: decision.model_copy(
+            update={"decided_by": found.decided_by or decision.decided_by}
+        ),
+        add=lambda found: DecisionDraft(decision=found.text, decided_by=found.decided_by),
+    )
+    steps = merge_similar(
+        notes.next_steps,
+        find_next_steps(topic.items, topic.names),
+        same=lambda found, step: _overlaps(found.task, step.task),
+        merge=lambda step, found: step.model_copy(
+            update={"owner": found.owner or step.owner, "deadline": found.deadline or step.deadline}
+        ),
+        add=lambda found: NextStepDraft(
+            task=found.task, owner=found.owner, deadline=found.deadline
+        ),
+    )
     return decisions, steps
 
 
