@@ -171,26 +171,27 @@ class RecordingFile:
 
 
 @dataclass(frozen=True)
-class ParticipantJoined:
-    """Someone joined a meeting."""
+class ParticipantEvent:
+    """Someone joined or left a meeting."""
 
     platform_meeting_id: str
     participant_id: str
-    user_id: str | None = None
-    name: str | None = None
     at: datetime | None = None
     num_clients: int | None = None
     """The platform's own count of people in the meeting now, when it sends one."""
 
 
 @dataclass(frozen=True)
-class ParticipantLeft:
-    """Someone left a meeting."""
+class ParticipantJoined(ParticipantEvent):
+    """Someone joined a meeting."""
 
-    platform_meeting_id: str
-    participant_id: str
-    at: datetime | None = None
-    num_clients: int | None = None
+    user_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ParticipantLeft(ParticipantEvent):
+    """Someone left a meeting."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from reflector.platforms.base import (
     JoinInfo,
     MeetingSpec,
     ParsedWebhook,
+    ParticipantEvent,
     ParticipantJoined,
     ParticipantLeft,
     PlatformError,
@@ -287,7 +288,7 @@ def parse_webhook(body: bytes, user_key: str | None = None) -> ParsedWebhook:
     except ValueError as exc:
         raise WebhookPayloadError(f"a {kind} webhook's 'createdAt' is not a date") from exc
     if kind == "room.client.joined":
-        event: ParticipantJoined | ParticipantLeft = ParticipantJoined(
+        event: ParticipantEvent = ParticipantJoined(
             platform_meeting_id=meeting_id,
             participant_id=participant_id,
             user_id=user_of_external_id(_optional_text(data, "externalId"), user_key),

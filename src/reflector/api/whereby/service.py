@@ -10,7 +10,7 @@ from reflector.api.meetings.events import apply_event
 from reflector.api.state import AppState
 from reflector.api.whereby.schemas import WebhookAck
 from reflector.db import rooms
-from reflector.platforms.base import ParticipantJoined, ParticipantLeft
+from reflector.platforms.base import ParticipantEvent
 from reflector.platforms.whereby import check_webhook, parse_webhook
 
 log = structlog.get_logger(__name__)
@@ -35,7 +35,7 @@ async def handle_webhook(state: AppState, body: bytes, headers: Mapping[str, str
     api_key = settings.whereby_api_key
     parsed = parse_webhook(body, user_key=api_key.get_secret_value() if api_key else None)
     event = parsed.event
-    if not isinstance(event, ParticipantJoined | ParticipantLeft):
+    if not isinstance(event, ParticipantEvent):
         log.debug("whereby_webhook_ignored", type=parsed.type)
         return WebhookAck(type=parsed.type, handled=False)
     async with state.sessions() as session:
