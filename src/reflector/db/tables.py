@@ -51,6 +51,12 @@ def transcript_ref() -> Mapped[str]:
     return mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"), index=True)
 
 
+def meeting_ref() -> Mapped[str]:
+    """The ``meeting_id`` column of a table that hangs off a meeting: indexed, and its rows go
+    when the meeting does."""
+    return mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
 
@@ -419,9 +425,7 @@ class MeetingParticipantRow(Base):
     __tablename__ = "meeting_participants"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    meeting_id: Mapped[str] = mapped_column(
-        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
-    )
+    meeting_id: Mapped[str] = meeting_ref()
     participant_id: Mapped[str] = mapped_column(String(200))
     """The platform's id for this presence (Daily's session id, Whereby's participant id)."""
     user_id: Mapped[str | None] = mapped_column(String(64))
@@ -438,9 +442,7 @@ class MeetingConsentRow(Base):
     __tablename__ = "meeting_consents"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    meeting_id: Mapped[str] = mapped_column(
-        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
-    )
+    meeting_id: Mapped[str] = meeting_ref()
     participant_key: Mapped[str] = mapped_column(String(200))
     """Who answered: ``user:<id>`` for a signed-in user, else a random id kept by the
     browser."""
@@ -492,12 +494,8 @@ class EmailRequestRow(Base):
     __tablename__ = "email_requests"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    meeting_id: Mapped[str | None] = mapped_column(
-        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
-    )
-    transcript_id: Mapped[str | None] = mapped_column(
-        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
-    )
+    meeting_id: Mapped[str | None] = meeting_ref()
+    transcript_id: Mapped[str | None] = transcript_ref()
     email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
@@ -573,12 +571,8 @@ class WebhookEventRow(Base):
     type: Mapped[str] = mapped_column(String(40))
     dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     """The same happening reported twice (a resumed job finishing again) is queued once."""
-    transcript_id: Mapped[str | None] = mapped_column(
-        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
-    )
-    meeting_id: Mapped[str | None] = mapped_column(
-        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
-    )
+    transcript_id: Mapped[str | None] = transcript_ref()
+    meeting_id: Mapped[str | None] = meeting_ref()
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
