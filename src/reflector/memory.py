@@ -95,6 +95,17 @@ def allocator_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
 
 
 @functools.cache
+def jemalloc_in_use() -> bool:
+    """Whether jemalloc serves this process's allocations (preloaded, see
+    :func:`allocator_environment`): it hands freed pages back by itself, so engines can leave
+    their buffers to it instead of keeping pools of their own."""
+    try:
+        return hasattr(ctypes.CDLL(None), "mallctl")
+    except OSError:
+        return False
+
+
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     """glibc, or ``None`` where the C library is another (musl, macOS)."""
     try:
