@@ -1,59 +1,50 @@
-"""Benchmark: what Piper's memory release costs, and what it saves.
+"""Benchmark: the memory Piper's voice keeps, and its speed, as Piper loads it and as Reflector
+does, under each allocator.
 
 Usage (from the repository root, after ``bash scripts/install.sh --dev``)::
 
-    .venv/bin/python bench/tts_memory.py
+    .venv/bin/python bench/tts_memory.py                 # ~8 min
+    .venv/bin/python bench/tts_memory.py --short 400     # more short sentences
 
-The bundled Piper voice is loaded twice in one process: as ``PiperVoice.load`` builds it (ONNX
-Runtime's arena keeps the peak of the longest sentence for good) and as Reflector builds it
-(``reflector.tts.piper``: a run on a sentence over ``RELEASE_ABOVE_IDS`` phoneme ids gives back
-what it took). Speed: 30 sentences of 5-20 words (most speech) and 30 of 5-30 words, each set
-spoken three times by each in turn, noise off; the best of three, and the ratio. Memory: each
-voice in a fresh process speaks a short sentence, then 150 words in one sentence, then a short
-one; its RSS after the first and after the last. Prints one JSON object on stdout.
+Each of four fresh processes loads the bundled voice one way (``as_loaded``: ``PiperVoice.load``,
+ONNX Runtime's arena as it comes; ``reflector``: ``reflector.tts.piper``, no arena under jemalloc,
+an arena that gives back after long sentences under glibc) under one allocator (``system``:
+glibc; ``jemalloc``: preloaded as ``reflector serve`` does), then measures, noise off:
+
+* speed: 30 sentences of 5-20 words and 30 of 5-30 words, each set three times, the best;
+* short sentences: RSS after a warm-up, then after ``--short`` sentences of 10-15 words such as
+  the voice API gets ("Item 48213 of the agenda is done, thank you all."), spoken from two
+  threads like two requests at once, and the highest reading between;
+* one long sentence: RSS before and after 150 words in one sentence.
+
+The ratios compare Reflector's voice with Piper's under the same allocator, in the same run.
+Prints one JSON object on stdout; progress on stderr.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import random
 import subprocess
 import sys
+import threading
 import time
 
-from piper import PiperConfig, PiperVoice, SynthesisConfig
-
-from reflector.tts.piper import _bundled_voice, _shrinking_session
+from reflector_testkit.machine import process_memory
 
 VOCABULARY = (
     "the meeting will start at nine and we will talk about budgets plans people time places "
     "numbers reports ideas"
 )
 WORDS = VOCABULARY.split()
+VOICES = ("as_loaded", "reflector")
+ALLOCATORS = ("system", "jemalloc")
 
-_MEMORY = """
-import json, sys
-from piper import PiperConfig, PiperVoice, SynthesisConfig
-from reflector.tts.piper import _bundled_voice, _shrinking_session
 
-def rss_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024)
-
-path = _bundled_voice()
-config = PiperConfig.from_dict(json.load(open(f"{path}.json")))
-voice = (PiperVoice(config=config, session=_shrinking_session(path)) if sys.argv[1] == "releasing"
-         else PiperVoice.load(str(path)))
-quiet = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-speak = lambda text: list(voice.synthesize(text, syn_config=quiet))
-speak("A short sentence first.")
-before = rss_mb()
-words = sys.argv[2].split()
-speak(" ".join(words[i % len(words)] for i in range(150)) + ".")
-speak("And a short one after it.")
-print(json.dumps({"after_short_mb": before, "after_long_mb": rss_mb()}))
-"""
+def rss_mb() -> float:
+    return round(process_memory()["VmRSS"] / 2**20, 1)
 
 
 def sentences(seed: int, longest: int) -> list[str]:
@@ -64,46 +55,115 @@ def sentences(seed: int, longest: int) -> list[str]:
     ]
 
 
-def speed(longest: int) -> dict:
-    path = _bundled_voice()
-    config = PiperConfig.from_dict(json.loads(path.with_name(path.name + ".json").read_text()))
-    voices = {
-        "as_loaded": PiperVoice.load(str(path)),
-        "releasing": PiperVoice(config=config, session=_shrinking_session(path)),
-    }
+def load_voice(kind: str):
+    from piper import PiperVoice
+
+    from reflector.tts.piper import PiperTts, _bundled_voice
+
+    if kind == "as_loaded":
+        return PiperVoice.load(str(_bundled_voice()))
+    return PiperTts()._voice
+
+
+def child(kind: str, short: int) -> dict:
+    """Runs inside one fresh process: every measurement for one voice and one allocator."""
+    from piper import SynthesisConfig
+
+    from reflector.memory import jemalloc_in_use
+
+    voice = load_voice(kind)
     quiet = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    texts = sentences(5, longest)
-    for voice in voices.values():
-        for text in texts[:3]:
+    lock = threading.Lock()  # Piper's phonemizer is not thread-safe (as in reflector.tts.piper)
+
+    def speak(text: str) -> None:
+        with lock:
             list(voice.synthesize(text, syn_config=quiet))
-    best = {name: float("inf") for name in voices}
-    for _ in range(3):
-        for name, voice in voices.items():
+
+    speak("A short sentence first.")
+    speed = {}
+    for longest in (20, 30):
+        texts = sentences(5, longest)
+        best = float("inf")
+        for _ in range(3):
             started = time.perf_counter()
             for text in texts:
-                list(voice.synthesize(text, syn_config=quiet))
-            best[name] = min(best[name], time.perf_counter() - started)
+                speak(text)
+            best = min(best, time.perf_counter() - started)
+        speed[f"5-{longest}_words_s"] = round(best, 2)
+
+    start = rss_mb()
+    readings: list[float] = []
+
+    def agenda(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(short // 2):
+            speak(f"Item {rng.randrange(10**6)} of the agenda is done, thank you all.")
+
+    threads = [threading.Thread(target=agenda, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        time.sleep(2)
+        readings.append(rss_mb())
+    short_end = rss_mb()
+
+    before_long = rss_mb()
+    speak(" ".join(WORDS[i % len(WORDS)] for i in range(150)) + ".")
+    speak("And a short one after it.")
     return {
-        "sentence_words": f"5-{longest}",
-        "seconds_best_of_3": {name: round(value, 2) for name, value in best.items()},
-        "ratio_releasing_over_as_loaded": round(best["releasing"] / best["as_loaded"], 3),
+        "jemalloc": jemalloc_in_use(),
+        "speed": speed,
+        "short_sentences": {
+            "count": short // 2 * 2,
+            "rss_start_mb": start,
+            "rss_end_mb": short_end,
+            "rss_peak_mb": max(readings, default=short_end),
+            "growth_mb": round(short_end - start, 1),
+        },
+        "long_sentence": {"rss_before_mb": before_long, "rss_after_mb": rss_mb()},
     }
 
 
-def memory(kind: str) -> dict:
+def run_child(kind: str, allocator: str, short: int) -> dict | None:
+    from reflector.memory import allocator_environment
+
+    environ = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MALLOC_CONF")}
+    environ["REFLECTOR_ALLOCATOR"] = allocator
+    if allocator == "jemalloc":
+        environ = allocator_environment(environ)
+        if environ is None:
+            return None  # not installed here
+    print(f"[tts_memory] {kind} under {allocator}", file=sys.stderr, flush=True)
     done = subprocess.run(
-        [sys.executable, "-c", _MEMORY, kind, VOCABULARY],
-        capture_output=True, text=True, check=True,
+        [sys.executable, __file__, "--child", kind, "--short", str(short)],
+        capture_output=True, text=True, check=True, env=environ,
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    report = {
-        "benchmark": "tts_memory",
-        "speed": [speed(20), speed(30)],
-        "memory_150_words": {kind: memory(kind) for kind in ("as_loaded", "releasing")},
-    }
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--short", type=int, default=200, help="short sentences (default 200)")
+    parser.add_argument("--child", choices=VOICES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.short)))
+        return
+    report: dict = {"benchmark": "tts_memory", "short_sentences": args.short, "allocators": {}}
+    for allocator in ALLOCATORS:
+        results = {kind: run_child(kind, allocator, args.short) for kind in VOICES}
+        if None in results.values():
+            report["allocators"][allocator] = "not installed"
+            continue
+        ours, piper = results["reflector"], results["as_loaded"]
+        results["ratios_reflector_over_as_loaded"] = {
+            **{k: round(ours["speed"][k] / piper["speed"][k], 3) for k in ours["speed"]},
+            "short_sentences_growth_mb": [
+                ours["short_sentences"]["growth_mb"],
+                piper["short_sentences"]["growth_mb"],
+            ],
+        }
+        report["allocators"][allocator] = results
     print(json.dumps(report, indent=2))
 
 
