@@ -32,8 +32,9 @@ Even so, a server running live sessions, speech synthesis and transcription side
 growing under glibc: in a 10-minute soak of the full mix its RSS averaged 996, 1,066 and
 1,103 MB over the last three 150 s, still rising, where with jemalloc (a background thread
 returning unused pages after a few seconds) it was level after the first 150 s (1,122, 1,122,
-1,129 MB). Over 30 minutes jemalloc's server kept growing too, more slowly (native memory of
-the engines' libraries, not yet explained; ``docs/benchmarks.md``, the soak). So the
+1,129 MB). Over 30 minutes jemalloc's server kept growing too (+24 %), until Piper's voice
+went without ONNX Runtime's arena under jemalloc (:mod:`reflector.tts.piper`): then +4.8 % over
+30 minutes, level in the second half (``docs/benchmarks.md``, the soak). So the
 long-running commands (``serve``, ``worker``) start again with it preloaded
 where it is installed (:func:`allocator_environment`); ``REFLECTOR_ALLOCATOR=system`` keeps
 glibc's.
