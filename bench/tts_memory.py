@@ -3,7 +3,7 @@ does, under each allocator.
 
 Usage (from the repository root, after ``bash scripts/install.sh --dev``)::
 
-    .venv/bin/python bench/tts_memory.py                 # ~8 min
+    .venv/bin/python bench/tts_memory.py                 # ~15 min on 2 cores
     .venv/bin/python bench/tts_memory.py --short 400     # more short sentences
 
 Each of four fresh processes loads the bundled voice one way (``as_loaded``: ``PiperVoice.load``,
