@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
 import threading
 import time
 
-from reflector_testkit.machine import process_memory
+from reflector_testkit.machine import allocator_env, process_memory
 
 VOCABULARY = (
     "the meeting will start at nine and we will talk about budgets plans people time places "
@@ -125,14 +124,9 @@ def child(kind: str, short: int) -> dict:
 
 
 def run_child(kind: str, allocator: str, short: int) -> dict | None:
-    from reflector.memory import allocator_environment
-
-    environ = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MALLOC_CONF")}
-    environ["REFLECTOR_ALLOCATOR"] = allocator
-    if allocator == "jemalloc":
-        environ = allocator_environment(environ)
-        if environ is None:
-            return None  # not installed here
+    environ = allocator_env(allocator)
+    if environ is None:
+        return None  # jemalloc is not installed here
     print(f"[tts_memory] {kind} under {allocator}", file=sys.stderr, flush=True)
     done = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--short", str(short)],

@@ -82,13 +82,11 @@ def test_one_long_sentence_spoken_does_not_keep_the_process_larger(allocator):
     """ONNX Runtime's arena kept the peak of the longest sentence for good (570 MB more after
     150 words). Under jemalloc, as the server runs, the voice's session has no arena; under
     glibc's allocator its arena gives back what a long sentence took."""
-    from reflector.memory import allocator_environment
+    from reflector_testkit.machine import allocator_env
 
-    environ = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MALLOC_CONF")}
-    if allocator == "jemalloc":
-        environ = allocator_environment(environ)
-        if environ is None:
-            pytest.skip("jemalloc is not installed (Debian's libjemalloc2)")
+    environ = allocator_env(allocator)
+    if environ is None:
+        pytest.skip("jemalloc is not installed (Debian's libjemalloc2)")
     numbers = _run(_LONG_SENTENCE, environ)
     assert numbers["jemalloc"] is (allocator == "jemalloc"), numbers
     assert numbers["after"] - numbers["before"] < 150, numbers

@@ -20,6 +20,17 @@ def process_memory(pid: int | str = "self") -> dict[str, int]:
     return counters
 
 
+def allocator_env(allocator: str) -> dict[str, str] | None:
+    """This process's environment for a child that runs on ``allocator``: ``system`` (glibc's)
+    or ``jemalloc`` (preloaded as ``reflector serve`` does it); ``None`` where jemalloc is not
+    installed."""
+    from reflector.memory import allocator_environment
+
+    environ = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MALLOC_CONF")}
+    environ["REFLECTOR_ALLOCATOR"] = allocator
+    return allocator_environment(environ) if allocator == "jemalloc" else environ
+
+
 def machine_report(load_before: float) -> dict:
     """Cores, Python, and how busy the machine was before and after the run."""
     return {
