@@ -120,9 +120,17 @@ def _libc() -> ctypes.CDLL | None:
     return libc
 
 
+_ALL_JEMALLOC_ARENAS = 4096  # jemalloc's MALLCTL_ARENAS_ALL
+
+
 def release_free_memory() -> bool:
-    """Return the free pages of every heap to the system; whether any were returned (always
-    ``False`` without glibc). Takes milliseconds; call it off the event loop."""
+    """Return the free pages of every heap to the system: glibc's, and jemalloc's where it is
+    preloaded (its background thread does that too, but only after its decay time, seconds);
+    whether any were returned (always ``False`` without glibc). Takes milliseconds; call it
+    off the event loop."""
+    if jemalloc_in_use():
+        purge = ctypes.CDLL(None).mallctl
+        purge(f"arena.{_ALL_JEMALLOC_ARENAS}.purge".encode(), None, None, None, ctypes.c_size_t(0))
     libc = _libc()
     return bool(libc.malloc_trim(0)) if libc is not None else False
 
