@@ -19,7 +19,17 @@ on the CPU:
   without the option only Reflector runs (and the report says so).
 
 ``--previous`` also runs an earlier version's ``live/streaming.py`` on each file, just before
-the current one, as the baseline of the same run.
+the current one, as the baseline of the same run. ``--option KEY=VALUE`` (repeatable) also runs
+the current version with those :class:`~reflector.live.streaming.LiveOptions` changed, after the
+shipped one (``reflector_options`` in the report).
+
+``--replay`` ranks versions and settings by their text alone: each file is streamed as fast as
+possible with a decode every ``step`` (0.5 s) of audio, the step held fixed instead of growing
+with the decode time. Such replays give the same words on every run on one machine (with the
+adapting step, two runs of one version differed by up to 1.4 points), so two settings can be
+compared file by file; their delays and CPU figures say nothing about real time.
+`CT2_FORCE_CPU_ISA` and `ONEDNN_MAX_CPU_ISA` (e.g. ``AVX2``) show how the decodes of CPUs with
+other instruction sets fare.
 
 Files: *real*, the LibriVox readings shipped in the PocketSphinx source, chained ``--rounds``
 times with natural pauses (0.5-1.5 s); *generated*, a two-voice meeting (``--seconds``).
@@ -35,6 +45,7 @@ while streaming. Prints one JSON object on stdout; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import multiprocessing
@@ -55,7 +66,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from reflector.asr import load_whisper, resolve_model
 from reflector.audio import SAMPLE_RATE, decode_file, write_wav
 from reflector.live.harness import first_word_delays, stream_samples
-from reflector.live.streaming import StreamingTranscriber
+from reflector.live.streaming import LiveOptions, StreamingTranscriber
 from reflector.logging_setup import configure_logging
 from reflector.vad import SileroVad
 from reflector_testkit.scoring import word_error_rate
@@ -165,12 +176,43 @@ def load_previous(path: Path) -> type:
     return module.StreamingTranscriber
 
 
+def with_fixed_step(transcriber_class: type) -> type:
+    """``transcriber_class`` with its step held at ``LiveOptions.step`` (for ``--replay``)."""
+    return type(transcriber_class.__name__, (transcriber_class,), {"_adapt_step": _never})
+
+
+def _never(self, elapsed: float) -> bool:
+    return False
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs as ``LiveOptions`` fields; values are read as JSON where they can be."""
+    options = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in {f.name for f in dataclasses.fields(LiveOptions)}:
+            raise SystemExit(f"--option {pair}: LiveOptions has no field {key!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
 def run_reflector(
-    engine, vad: SileroVad, file: StreamFile, transcriber_class: type = StreamingTranscriber
+    engine,
+    vad: SileroVad,
+    file: StreamFile,
+    transcriber_class: type = StreamingTranscriber,
+    options: dict | None = None,
+    replay: bool = False,
 ) -> RunResult:
-    transcriber = transcriber_class(engine, vad, speakers=None, topics=None)
+    if replay:
+        transcriber_class = with_fixed_step(transcriber_class)
+    extra = {"options": LiveOptions(**options)} if options else {}
+    transcriber = transcriber_class(engine, vad, speakers=None, topics=None, **extra)
     cpu, started = time.process_time(), time.perf_counter()
-    updates = stream_samples(transcriber, file.samples, speed=1.0)
+    updates = stream_samples(transcriber, file.samples, speed=0.0 if replay else 1.0)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - started
     finals = [(timed.wall, word) for timed in updates for word in timed.update.final]
     return RunResult(
@@ -297,8 +339,21 @@ def main() -> None:
         "--previous", type=Path, help="an earlier live/streaming.py to measure in the same run"
     )
     parser.add_argument("--no-offline", action="store_true", help="skip the offline baselines")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run the current version with this LiveOptions field changed (repeatable)",
+    )
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="Reflector only, as fast as possible with the step held fixed: text only",
+    )
     args = parser.parse_args()
     configure_logging("warning")  # stdout carries only the JSON report
+    changed = parse_options(args.option)
 
     kinds = set(args.files.split(","))
     files = []
@@ -313,7 +368,9 @@ def main() -> None:
     engine = load_whisper(location, cpu_threads=threads, replicas=2)
     vad = SileroVad()
     module = asr = None
-    if args.whisper_streaming is None:
+    if args.replay:
+        say("replay: Reflector only, the step held fixed")
+    elif args.whisper_streaming is None:
         say("whisper_streaming skipped: pass --whisper-streaming PATH/whisper_online.py")
     else:
         module = load_whisper_online(args.whisper_streaming)
@@ -328,25 +385,39 @@ def main() -> None:
         "machine": {"cpus": threads, "busy_core": args.busy},
         "model": "tiny.en",
         "whisper_streaming": str(args.whisper_streaming) if module else None,
+        "replay": args.replay,
+        "options_changed": changed,
         "files": {},
     }
     try:
         for file in files:
             entry: dict = {"kind": file.kind, "audio_seconds": round(file.seconds, 1)}
+            pace = "replayed" if args.replay else "at real-time pace"
             if args.previous is not None:
-                say(f"{file.name}: the previous version at real-time pace")
-                previous = run_reflector(engine, vad, file, load_previous(args.previous))
+                say(f"{file.name}: the previous version {pace}")
+                previous = run_reflector(
+                    engine, vad, file, load_previous(args.previous), replay=args.replay
+                )
                 entry["reflector_previous"] = previous.summary(file)
                 say(json.dumps(entry["reflector_previous"]))
-            say(f"{file.name}: Reflector at real-time pace ({file.seconds:.0f} s)")
-            entry["reflector"] = run_reflector(engine, vad, file).summary(file)
+            say(f"{file.name}: Reflector {pace} ({file.seconds:.0f} s)")
+            entry["reflector"] = run_reflector(engine, vad, file, replay=args.replay).summary(file)
             say(json.dumps(entry["reflector"]))
-            if module is not None:
+            if changed:
+                say(f"{file.name}: Reflector with {changed} {pace}")
+                run = run_reflector(engine, vad, file, options=changed, replay=args.replay)
+                entry["reflector_options"] = run.summary(file)
+                say(json.dumps(entry["reflector_options"]))
+            if module is not None and not args.replay:
                 say(f"{file.name}: whisper_streaming at real-time pace")
                 entry["whisper_streaming"] = run_whisper_streaming(module, asr, file).summary(file)
                 say(json.dumps(entry["whisper_streaming"]))
             else:
-                entry["whisper_streaming"] = "skipped: no --whisper-streaming PATH given"
+                entry["whisper_streaming"] = (
+                    "skipped: replay"
+                    if args.replay
+                    else "skipped: no --whisper-streaming PATH given"
+                )
             if not args.no_offline:
                 entry["offline"] = offline_baselines(engine, file, work)
             entry["reference"] = file.reference
