@@ -168,9 +168,9 @@ def test_decodes_of_every_length_do_not_grow_a_process_started_by_the_command():
     then kept 13-37 MB of free heap after the longest buffers, which blurred the comparison.
     On jemalloc, over buffers of 5.5 to 14.4 s, the bounded process grew 6-7 MB, the unbounded
     one 104 MB."""
+    environ = allocator_env("jemalloc")
     growth = {}
     for mode in ("bounded", "unbounded"):
-        environ = allocator_env("jemalloc") or {}
         done = subprocess.run(
             [sys.executable, "-c", _DECODES_OF_EVERY_LENGTH, mode],
             capture_output=True,

@@ -48,7 +48,7 @@ import ctypes.util
 import functools
 import gc
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 from reflector.shutdown import wait_for_event
 
@@ -95,15 +95,20 @@ def allocator_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
     }
 
 
-@functools.cache
 def jemalloc_in_use() -> bool:
     """Whether jemalloc serves this process's allocations (preloaded, see
     :func:`allocator_environment`): it hands freed pages back by itself, so engines can leave
     their buffers to it instead of keeping pools of their own."""
+    return _mallctl() is not None
+
+
+@functools.cache
+def _mallctl() -> Callable[..., int] | None:
+    """jemalloc's control function, or ``None`` where jemalloc is not preloaded."""
     try:
-        return hasattr(ctypes.CDLL(None), "mallctl")
+        return getattr(ctypes.CDLL(None), "mallctl", None)
     except OSError:
-        return False
+        return None
 
 
 @functools.cache
@@ -120,7 +125,7 @@ def _libc() -> ctypes.CDLL | None:
     return libc
 
 
-_ALL_JEMALLOC_ARENAS = 4096  # jemalloc's MALLCTL_ARENAS_ALL
+_PURGE_ALL_ARENAS = b"arena.4096.purge"  # 4096: jemalloc's MALLCTL_ARENAS_ALL
 
 
 def release_free_memory() -> bool:
@@ -128,9 +133,9 @@ def release_free_memory() -> bool:
     preloaded (its background thread does that too, but only after its decay time, seconds);
     whether any were returned (always ``False`` without glibc). Takes milliseconds; call it
     off the event loop."""
-    if jemalloc_in_use():
-        purge = ctypes.CDLL(None).mallctl
-        purge(f"arena.{_ALL_JEMALLOC_ARENAS}.purge".encode(), None, None, None, ctypes.c_size_t(0))
+    mallctl = _mallctl()
+    if mallctl is not None:
+        mallctl(_PURGE_ALL_ARENAS, None, None, None, ctypes.c_size_t(0))
     libc = _libc()
     return bool(libc.malloc_trim(0)) if libc is not None else False
 
