@@ -32,7 +32,8 @@ compared file by file; their delays and CPU figures say nothing about real time.
 other instruction sets fare.
 
 Files: *real*, the LibriVox readings shipped in the PocketSphinx source, chained ``--rounds``
-times with natural pauses (0.5-1.5 s); *generated*, a two-voice meeting (``--seconds``).
+times with natural pauses (0.5-1.5 s); *phone*, the same through an 8 kHz telephone band (down
+to 8 kHz and back); *generated*, a two-voice meeting (``--seconds``).
 Measured per file and system: confirmed WER (final words only, against the reference text),
 final-word delay p50 / p95 (from the moment the audio holding a word's end was due to the
 moment the word was final), and CPU seconds per audio second (the process's CPU time over the
@@ -116,6 +117,15 @@ def chained_readings(rounds: int) -> StreamFile:
             texts.append(clip.text)
     samples = np.concatenate(parts)
     return StreamFile(f"librivox-x{rounds}", "real", samples, " ".join(texts), tuple(onsets))
+
+
+def through_telephone(file: StreamFile, rate: int = 8000) -> StreamFile:
+    """``file`` as a phone call carries it: down to ``rate`` Hz and back."""
+    from scipy.signal import resample_poly
+
+    down = resample_poly(file.samples, rate, SAMPLE_RATE)
+    back = resample_poly(down, SAMPLE_RATE, rate)[: len(file.samples)].astype(np.float32)
+    return dataclasses.replace(file, name=f"{file.name}-{rate // 1000}k", samples=back)
 
 
 def generated_meeting(seconds: float, seed: int) -> StreamFile:
@@ -359,6 +369,8 @@ def main() -> None:
     files = []
     if "real" in kinds:
         files.append(chained_readings(args.rounds))
+    if "phone" in kinds:
+        files.append(through_telephone(chained_readings(args.rounds)))
     if "generated" in kinds:
         say("preparing the generated meeting")
         files.append(generated_meeting(args.seconds, args.seed))
