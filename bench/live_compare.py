@@ -70,6 +70,7 @@ from reflector.live.harness import first_word_delays, stream_samples
 from reflector.live.streaming import LiveOptions, StreamingTranscriber
 from reflector.logging_setup import configure_logging
 from reflector.vad import SileroVad
+from reflector_testkit.real_speakers import through_telephone_band
 from reflector_testkit.scoring import word_error_rate
 from reflector_testkit.speech import TEST_DATA, librivox_clips
 
@@ -121,11 +122,8 @@ def chained_readings(rounds: int) -> StreamFile:
 
 def through_telephone(file: StreamFile, rate: int = 8000) -> StreamFile:
     """``file`` as a phone call carries it: down to ``rate`` Hz and back."""
-    from scipy.signal import resample_poly
-
-    down = resample_poly(file.samples, rate, SAMPLE_RATE)
-    back = resample_poly(down, SAMPLE_RATE, rate)[: len(file.samples)].astype(np.float32)
-    return dataclasses.replace(file, name=f"{file.name}-{rate // 1000}k", samples=back)
+    samples = through_telephone_band(file.samples, rate)
+    return dataclasses.replace(file, name=f"{file.name}-{rate // 1000}k", samples=samples)
 
 
 def generated_meeting(seconds: float, seed: int) -> StreamFile:

@@ -149,15 +149,21 @@ def _ascii(name: str) -> str:
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
 
 
-def telephone_band(meeting: Meeting, rate: int = 8000) -> Meeting:
-    """The same recording after a round trip through ``rate`` Hz (a telephone channel's band),
-    with the same reference turns."""
+def through_telephone_band(samples: np.ndarray, rate: int = 8000) -> np.ndarray:
+    """16 kHz ``samples`` after a round trip through ``rate`` Hz (a telephone channel's band),
+    as long as they were."""
     from scipy.signal import resample_poly
 
-    down = resample_poly(meeting.samples, rate, SAMPLE_RATE)
-    back = resample_poly(down, SAMPLE_RATE, rate)[: len(meeting.samples)]
-    back = np.pad(back, (0, len(meeting.samples) - len(back))).astype(np.float32)
-    return replace(meeting, samples=back, name=f"{meeting.name}-{rate // 1000}k")
+    down = resample_poly(samples, rate, SAMPLE_RATE)
+    back = resample_poly(down, SAMPLE_RATE, rate)[: len(samples)]
+    return np.pad(back, (0, len(samples) - len(back))).astype(np.float32)
+
+
+def telephone_band(meeting: Meeting, rate: int = 8000) -> Meeting:
+    """The same recording through :func:`through_telephone_band`, with the same reference
+    turns."""
+    samples = through_telephone_band(meeting.samples, rate)
+    return replace(meeting, samples=samples, name=f"{meeting.name}-{rate // 1000}k")
 
 
 def _low_pass(x: np.ndarray, hz: float) -> np.ndarray:
