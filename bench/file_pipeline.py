@@ -347,15 +347,7 @@ _ONES_WORDS = [
 ]
 # fmt: on
 _TENS_WORDS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_SPELLINGS = {
-    "ok": "okay",
-    "alright": "all right",
-    "everybody's": "everybody is",
-    # Whisper abbreviates titles; the LibriVox references spell them out ("mister john").
-    "mr": "mister",
-    "mrs": "missus",
-    "dr": "doctor",
-}
+_SPELLINGS = {"ok": "okay", "alright": "all right", "everybody's": "everybody is"}
 
 
 def _number_words(match: re.Match[str]) -> str:
@@ -369,13 +361,16 @@ def _number_words(match: re.Match[str]) -> str:
 
 
 def normalize(text: str) -> str:
-    """Lowercase, numbers as words, punctuation removed (apostrophes inside words kept)."""
+    """Lowercase, numbers as words, punctuation removed (apostrophes inside words kept), titles
+    spelt out as the LibriVox references spell them ("mister john")."""
+    from reflector_testkit.scoring import SPOKEN_FORMS
+
     text = text.lower().replace("\u2019", "'")
     text = re.sub(r"\d+", _number_words, text)
     text = re.sub("[-\u2013\u2014/]", " ", text)
     text = re.sub(r"[^a-z' ]+", " ", text)
     text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)
-    words = [_SPELLINGS.get(w, w) for w in text.split()]
+    words = [_SPELLINGS.get(w) or SPOKEN_FORMS.get(w, w) for w in text.split()]
     return " ".join(words)
 
 

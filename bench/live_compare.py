@@ -365,10 +365,12 @@ def main() -> None:
 
     kinds = set(args.files.split(","))
     files = []
-    if "real" in kinds:
-        files.append(chained_readings(args.rounds))
-    if "phone" in kinds:
-        files.append(through_telephone(chained_readings(args.rounds)))
+    if kinds & {"real", "phone"}:
+        readings = chained_readings(args.rounds)
+        if "real" in kinds:
+            files.append(readings)
+        if "phone" in kinds:
+            files.append(through_telephone(readings))
     if "generated" in kinds:
         say("preparing the generated meeting")
         files.append(generated_meeting(args.seconds, args.seed))

@@ -11,7 +11,7 @@ import jiwer
 from reflector_testkit.meetings import Meeting
 
 # Whisper writes titles abbreviated; references spell them out.
-_SPOKEN_FORMS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
+SPOKEN_FORMS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
@@ -20,7 +20,7 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     def normalise(text: str) -> str:
         text = text.lower().replace("-", " ")
         text = re.sub(r"[^\w\s']", " ", text)
-        return " ".join(_SPOKEN_FORMS.get(word, word) for word in text.split())
+        return " ".join(SPOKEN_FORMS.get(word, word) for word in text.split())
 
     return jiwer.wer(normalise(reference), normalise(hypothesis))
 
