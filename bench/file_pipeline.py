@@ -20,7 +20,9 @@ Other cases (``--cases``), each against ``WhisperModel.transcribe(FILE, vad_filt
 bare call with its own VAD) on the same file, ``--repeats`` times: ``alternating``, generated
 3-voice meetings with quick turns; ``real``, LibriVox readings with the ALSA test voice
 between them; and ``phone``, the same readings through an 8 kHz telephone band. The CLI runs
-with ``--no-summarize``; summaries get a row of their own.
+with ``--no-summarize``; summaries get a row of their own. ``--shifts 0,40,90`` runs each of
+these cases again started 40 and 90 ms later and pairs the two systems over all the runs
+(``over_shifts`` in the output): a single run per file moves by points with such a shift.
 
 Prints one JSON object on stdout; progress goes to stderr.
 """
@@ -683,12 +685,71 @@ def ensure_case(name: str, *params: str) -> tuple[Path, str]:
     return wav, ref.read_text().strip()
 
 
+def ensure_shifted(wav: Path, milliseconds: int) -> Path:
+    """The recording started ``milliseconds`` later, after that much of the generated meetings'
+    noise floor: the same speech, which no listener would hear as different, in other
+    positions inside Whisper's windows and the voice detector's frames."""
+    if milliseconds == 0:
+        return wav
+    import numpy as np
+
+    shifted = wav.with_name(f"{wav.stem}-shift{milliseconds}ms.wav")
+    if shifted.exists():
+        return shifted
+    with wave.open(str(wav), "rb") as f:
+        params, frames = f.getparams(), f.readframes(f.getnframes())
+    lead = _pink_noise(milliseconds * SAMPLE_RATE // 1000, NOISE_DBFS, milliseconds)
+    lead_pcm = np.clip(np.round(lead * 32767), -32768, 32767).astype("<i2").tobytes()
+    with wave.open(str(shifted), "wb") as f:
+        f.setparams(params)
+        f.writeframes(lead_pcm + frames)
+    return shifted
+
+
+def compare_over_shifts(cases: dict, kind: str) -> dict | None:
+    """Reflector minus the bare call with its VAD, paired file by file and shift by shift.
+
+    One file's WER moves by points when the same speech starts a few milliseconds later, for
+    either system, so a single run per file cannot say which is better there. Paired over many
+    (file, shift) runs, the mean difference has an interval that can."""
+    import statistics
+
+    chosen = [c for c in cases.values() if c["kind"] == kind]
+    if not chosen:
+        return None
+    points = [c["wer_points_over_bare"] for c in chosen]
+    per_file: dict[str, dict[str, list[float]]] = {}
+    for case in chosen:
+        runs = per_file.setdefault(case["recording"], {"reflector": [], "bare_vad": []})
+        runs["reflector"].append(round(100 * case["reflector_wer"], 2))
+        runs["bare_vad"].append(round(100 * case["bare_vad_wer"], 2))
+    interval = 1.96 * statistics.stdev(points) / math.sqrt(len(points)) if len(points) > 1 else None
+    return {
+        "runs": len(points),
+        "mean_points_over_bare": round(statistics.mean(points), 2),
+        "interval_95_points": None if interval is None else round(interval, 2),
+        "worse": sum(p > 0 for p in points),
+        "better": sum(p < 0 for p in points),
+        "equal": sum(p == 0 for p in points),
+        "per_file": {
+            name: {
+                **runs,
+                "reflector_mean": round(statistics.mean(runs["reflector"]), 2),
+                "bare_vad_mean": round(statistics.mean(runs["bare_vad"]), 2),
+                "reflector_range": round(max(runs["reflector"]) - min(runs["reflector"]), 2),
+                "bare_vad_range": round(max(runs["bare_vad"]) - min(runs["bare_vad"]), 2),
+            }
+            for name, runs in per_file.items()
+        },
+    }
+
+
 def _wav_seconds(wav: Path) -> float:
     with wave.open(str(wav), "rb") as f:
         return f.getnframes() / f.getframerate()
 
 
-def run_case(args, wav: Path, ref: str, kind: str) -> dict:
+def run_case(args, wav: Path, ref: str, kind: str, recording: str) -> dict:
     """Reflector (the CLI, no summaries) against bare faster-whisper with its VAD, on the same
     file, ``args.repeats`` times in turn; WER comes from the first run (decoding is
     deterministic), every wall time is kept."""
@@ -710,6 +771,7 @@ def run_case(args, wav: Path, ref: str, kind: str) -> dict:
         )
     return {
         "kind": kind,
+        "recording": recording,
         "file": str(wav.relative_to(ROOT)),
         "audio_seconds": round(duration, 2),
         "reference_words": len(normalize(ref).split()),
@@ -758,6 +820,12 @@ def main() -> None:
         "same through an 8 kHz telephone band)",
     )
     parser.add_argument("--alternating-seconds", type=float, default=150.0)
+    parser.add_argument(
+        "--shifts",
+        default="0",
+        help="comma list of milliseconds: each generated and real case also runs started that "
+        "much later (after the noise floor), to pair the two systems over more runs",
+    )
     parser.add_argument("--alternating-seeds", default="22,3", help="comma list")
     parser.add_argument("--real-rounds", type=int, default=2, help="times the readings repeat")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs of each comparison")
@@ -809,11 +877,19 @@ def main() -> None:
                 "wall_vs_vad": min(r["speedup"]["wall_vs_vad"] for r in report["runs"]),
             }
     report["cases"] = {}
+    shifts = [int(ms) for ms in args.shifts.split(",")]
+
+    def run_shifted(name: str, wav: Path, ref: str, kind: str) -> None:
+        for ms in shifts:
+            shifted = ensure_shifted(wav, ms)
+            label = name if ms == 0 else f"{name}-shift{ms}ms"
+            report["cases"][label] = run_case(args, shifted, ref, kind, name)
+
     if "alternating" in cases:
         for seed in args.alternating_seeds.split(","):
             name = f"alternating-{args.alternating_seconds:g}s-seed{seed}"
             wav_a, ref_a = ensure_case("alternating", f"{args.alternating_seconds:g}", seed)
-            report["cases"][name] = run_case(args, wav_a, ref_a, "generated")
+            run_shifted(name, wav_a, ref_a, "generated")
     for kind in ("real", "phone"):
         if kind not in cases:
             continue
@@ -822,7 +898,12 @@ def main() -> None:
             continue
         wav_r, ref_r = ensure_case(kind, str(args.real_rounds))
         name = f"{'real-chain' if kind == 'real' else 'phone-chain'}-x{args.real_rounds}"
-        report["cases"][name] = run_case(args, wav_r, ref_r, "real")
+        run_shifted(name, wav_r, ref_r, "real")
+    report["over_shifts"] = {
+        kind: summary
+        for kind in ("generated", "real")
+        if (summary := compare_over_shifts(report["cases"], kind))
+    }
     report["goal"] = {"speedup_min": GOAL_SPEEDUP, "peak_rss_mb_max_1h": GOAL_PEAK_RSS_MB_1H}
     if "speedup" in report:
         report["goal"]["speedup_met"] = min(report["speedup"].values()) >= GOAL_SPEEDUP

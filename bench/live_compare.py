@@ -21,7 +21,9 @@ on the CPU:
 ``--previous`` also runs an earlier version's ``live/streaming.py`` on each file, just before
 the current one, as the baseline of the same run. ``--option KEY=VALUE`` (repeatable) also runs
 the current version with those :class:`~reflector.live.streaming.LiveOptions` changed, after the
-shipped one (``reflector_options`` in the report).
+shipped one (``reflector_options`` in the report). ``--shifts 0,40,90`` also streams each file
+started 40 and 90 ms later (silence first) and pairs the systems over all the runs
+(``over_shifts``): a single run's WER moves by points with such a shift.
 
 ``--replay`` ranks versions and settings by their text alone: each file is streamed as fast as
 possible with a decode every ``step`` (0.5 s) of audio, the step held fixed instead of growing
@@ -52,6 +54,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import statistics
 import sys
 import tempfile
 import time
@@ -124,6 +127,58 @@ def through_telephone(file: StreamFile, rate: int = 8000) -> StreamFile:
     """``file`` as a phone call carries it: down to ``rate`` Hz and back."""
     samples = through_telephone_band(file.samples, rate)
     return dataclasses.replace(file, name=f"{file.name}-{rate // 1000}k", samples=samples)
+
+
+def started_later(file: StreamFile, milliseconds: int) -> StreamFile:
+    """``file`` after ``milliseconds`` more of silence: the same speech, in other positions
+    relative to the decodes' steps."""
+    lead = np.zeros(milliseconds * SAMPLE_RATE // 1000, np.float32)
+    return dataclasses.replace(
+        file,
+        name=f"{file.name}-shift{milliseconds}ms",
+        samples=np.concatenate([lead, file.samples]),
+        onsets=tuple(onset + milliseconds / 1000 for onset in file.onsets),
+    )
+
+
+def compare_over_shifts(files: dict, shifted_from: dict[str, str]) -> dict:
+    """Per file, each system's confirmed WER over the shifts, and live minus each other system
+    paired run by run (mean, 95 % interval and how often live was worse): one run's WER moves
+    by points when the speech starts a little later, so single runs cannot rank them."""
+
+    def wer_of(entry: dict, system: str) -> float | None:
+        if system in ("bare_faster_whisper_beam5_wer", "transcribe_file_wer"):
+            value = entry.get("offline", {}).get(system)
+        else:
+            value = entry[system].get("confirmed_wer") if isinstance(entry[system], dict) else None
+        return None if value is None else round(100 * value, 2)
+
+    systems = ("whisper_streaming", "bare_faster_whisper_beam5_wer", "transcribe_file_wer")
+    summary: dict = {}
+    for base in dict.fromkeys(shifted_from.values()):
+        entries = [files[name] for name, origin in shifted_from.items() if origin == base]
+        live = [wer_of(entry, "reflector") for entry in entries]
+        row: dict = {"runs": len(entries), "reflector": live}
+        for system in systems:
+            other = [wer_of(entry, system) for entry in entries]
+            pairs = [(a - b) for a, b in zip(live, other, strict=True) if b is not None]
+            if not pairs:
+                continue
+            row[system] = {
+                "wer": other,
+                "reflector_minus_mean": round(statistics.mean(pairs), 2),
+                "interval_95": _interval_95(pairs),
+                "reflector_worse": sum(d > 0 for d in pairs),
+            }
+        summary[base] = row
+    return summary
+
+
+def _interval_95(values: list[float]) -> float | None:
+    """Half the width of the mean's 95 % interval (normal approximation); None for one value."""
+    if len(values) < 2:
+        return None
+    return round(1.96 * statistics.stdev(values) / len(values) ** 0.5, 2)
 
 
 def generated_meeting(seconds: float, seed: int) -> StreamFile:
@@ -355,6 +410,12 @@ def main() -> None:
         help="also run the current version with this LiveOptions field changed (repeatable)",
     )
     parser.add_argument(
+        "--shifts",
+        default="0",
+        help="comma list of milliseconds: each file also runs started that much later, and "
+        "the systems are paired over all the runs (over_shifts in the report)",
+    )
+    parser.add_argument(
         "--replay",
         action="store_true",
         help="Reflector only, as fast as possible with the step held fixed: text only",
@@ -374,6 +435,13 @@ def main() -> None:
     if "generated" in kinds:
         say("preparing the generated meeting")
         files.append(generated_meeting(args.seconds, args.seed))
+    shifted_from: dict[str, str] = {}
+    for file in list(files):
+        shifted_from[file.name] = file.name
+        for ms in (int(ms) for ms in args.shifts.split(",") if int(ms)):
+            later = started_later(file, ms)
+            files.append(later)
+            shifted_from[later.name] = file.name
     work = Path(tempfile.mkdtemp(prefix="reflector-live-compare-"))
     threads = os.cpu_count() or 1
     location = resolve_model("tiny.en", work / "data")
@@ -438,6 +506,8 @@ def main() -> None:
         stop.set()
         if spinner is not None:
             spinner.join(timeout=5)
+    if len(shifted_from) > len(set(shifted_from.values())):
+        report["over_shifts"] = compare_over_shifts(report["files"], shifted_from)
     report["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(report, indent=2))
 
