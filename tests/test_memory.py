@@ -167,7 +167,7 @@ def test_decodes_of_every_length_do_not_grow_a_process_started_by_the_command():
     Measured on jemalloc, as ``reflector serve`` runs: under glibc the bounded process now and
     then kept 13-37 MB of free heap after the longest buffers, which blurred the comparison.
     On jemalloc, over buffers of 5.5 to 14.4 s, the bounded process grew 6-7 MB, the unbounded
-    one 104 MB."""
+    one 104 MB with AVX-512 kernels and 59 MB on a CPU without them (smaller kernels)."""
     environ = allocator_env("jemalloc")
     growth = {}
     for mode in ("bounded", "unbounded"):
@@ -181,7 +181,7 @@ def test_decodes_of_every_length_do_not_grow_a_process_started_by_the_command():
         )
         numbers = json.loads(done.stdout.strip().splitlines()[-1])
         growth[mode] = numbers["after"] - numbers["warm"]
-    assert growth["unbounded"] > 60, growth  # what the bounds are for
+    assert growth["unbounded"] > 40, growth  # what the bounds are for
     assert growth["bounded"] < growth["unbounded"] / 4, growth
 
 
