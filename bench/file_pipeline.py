@@ -714,23 +714,19 @@ def compare_over_shifts(cases: dict, kind: str) -> dict | None:
     (file, shift) runs, the mean difference has an interval that can."""
     import statistics
 
+    from reflector_testkit.scoring import paired_difference
+
     chosen = [c for c in cases.values() if c["kind"] == kind]
     if not chosen:
         return None
-    points = [c["wer_points_over_bare"] for c in chosen]
     per_file: dict[str, dict[str, list[float]]] = {}
     for case in chosen:
         runs = per_file.setdefault(case["recording"], {"reflector": [], "bare_vad": []})
         runs["reflector"].append(round(100 * case["reflector_wer"], 2))
         runs["bare_vad"].append(round(100 * case["bare_vad_wer"], 2))
-    interval = 1.96 * statistics.stdev(points) / math.sqrt(len(points)) if len(points) > 1 else None
     return {
-        "runs": len(points),
-        "mean_points_over_bare": round(statistics.mean(points), 2),
-        "interval_95_points": None if interval is None else round(interval, 2),
-        "worse": sum(p > 0 for p in points),
-        "better": sum(p < 0 for p in points),
-        "equal": sum(p == 0 for p in points),
+        # Reflector minus the bare call, in WER points: "above" runs are Reflector's worse ones.
+        **paired_difference([c["wer_points_over_bare"] for c in chosen]),
         "per_file": {
             name: {
                 **runs,

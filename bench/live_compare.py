@@ -54,7 +54,6 @@ import json
 import multiprocessing
 import os
 import pickle
-import statistics
 import sys
 import tempfile
 import time
@@ -74,7 +73,7 @@ from reflector.live.streaming import LiveOptions, StreamingTranscriber
 from reflector.logging_setup import configure_logging
 from reflector.vad import SileroVad
 from reflector_testkit.real_speakers import through_telephone_band
-from reflector_testkit.scoring import word_error_rate
+from reflector_testkit.scoring import paired_difference, word_error_rate
 from reflector_testkit.speech import TEST_DATA, librivox_clips
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,21 +163,10 @@ def compare_over_shifts(files: dict, shifted_from: dict[str, str]) -> dict:
             pairs = [(a - b) for a, b in zip(live, other, strict=True) if b is not None]
             if not pairs:
                 continue
-            row[system] = {
-                "wer": other,
-                "reflector_minus_mean": round(statistics.mean(pairs), 2),
-                "interval_95": _interval_95(pairs),
-                "reflector_worse": sum(d > 0 for d in pairs),
-            }
+            # Live minus the other system: "above" runs are live's worse ones.
+            row[system] = {"wer": other, **paired_difference(pairs)}
         summary[base] = row
     return summary
-
-
-def _interval_95(values: list[float]) -> float | None:
-    """Half the width of the mean's 95 % interval (normal approximation); None for one value."""
-    if len(values) < 2:
-        return None
-    return round(1.96 * statistics.stdev(values) / len(values) ** 0.5, 2)
 
 
 def generated_meeting(seconds: float, seed: int) -> StreamFile:
@@ -435,10 +423,11 @@ def main() -> None:
     if "generated" in kinds:
         say("preparing the generated meeting")
         files.append(generated_meeting(args.seconds, args.seed))
+    shifts = [int(ms) for ms in args.shifts.split(",") if int(ms)]
     shifted_from: dict[str, str] = {}
     for file in list(files):
         shifted_from[file.name] = file.name
-        for ms in (int(ms) for ms in args.shifts.split(",") if int(ms)):
+        for ms in shifts:
             later = started_later(file, ms)
             files.append(later)
             shifted_from[later.name] = file.name

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import jiwer
@@ -23,6 +24,25 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
         return " ".join(SPOKEN_FORMS.get(word, word) for word in text.split())
 
     return jiwer.wer(normalise(reference), normalise(hypothesis))
+
+
+def paired_difference(differences: Sequence[float]) -> dict:
+    """Summary of one system's score minus another's on the same runs: how many runs, the mean
+    difference, the half-width of its 95 % interval (normal approximation; ``None`` for a single
+    run) and the runs where the difference was positive, negative or zero."""
+    interval = (
+        1.96 * statistics.stdev(differences) / len(differences) ** 0.5
+        if len(differences) > 1
+        else None
+    )
+    return {
+        "runs": len(differences),
+        "mean": round(statistics.mean(differences), 2),
+        "interval_95": None if interval is None else round(interval, 2),
+        "above": sum(d > 0 for d in differences),
+        "below": sum(d < 0 for d in differences),
+        "equal": sum(d == 0 for d in differences),
+    }
 
 
 class SpeakerTurn(Protocol):
