@@ -60,6 +60,8 @@ from reflector_testkit.scoring import word_error_rate
 from reflector_testkit.seaweed import SeaweedUnavailable, restartable_seaweed
 from reflector_testkit.servers import (
     POSTGRES_ADMIN,
+    closed_job_of,
+    job_of,
     postgres_database,
     running_client,
     server_settings,
@@ -95,31 +97,6 @@ def upload(client, clip_path: Path, name: str = "fault") -> str:
     )
     assert response.status_code == 200, response.text
     return tid
-
-
-def job_of(client, tid: str) -> JobRow | None:
-    state = client.app.state.reflector
-
-    async def read() -> JobRow | None:
-        async with state.sessions() as session:
-            return await session.scalar(
-                select(JobRow).where(JobRow.transcript_id == tid).order_by(JobRow.created_at)
-            )
-
-    return client.portal.call(read)
-
-
-def closed_job_of(client, tid: str, timeout: float = 10) -> JobRow:
-    """The transcript's job once it is closed: the runner marks it done only after the finish
-    stage has committed ``ended`` (so a worker dying in between runs the finish again), so a
-    read right after ``ended`` may still see it running."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = job_of(client, tid)
-        if job is not None and job.status not in {"queued", "running"}:
-            return job
-        assert time.monotonic() < deadline, f"the job never closed: {job and job.status}"
-        time.sleep(0.05)
 
 
 def wait_for_stage(client, tid: str, stage: str, timeout: float = 120) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from reflector.db.tables import EventRow, JobRow, TranscriptRow, utcnow
 from reflector_testkit.servers import (
+    closed_job_of,
     postgres_database,
     running_client,
     server_settings,
@@ -37,6 +38,9 @@ def _event_counts(client, transcript_id: str) -> dict[str, int]:
 
 def _crash_during_diarization(client, transcript_id: str) -> None:
     """Leave the job as a worker that died in the diarize stage would have left it."""
+    # The runner closes the job a moment after the transcript reads ``ended``: rewritten
+    # before that, the row would end up ``done`` with the crash's stages, and never resume.
+    closed_job_of(client, transcript_id)
     state = client.app.state.reflector
 
     async def crash() -> None:

@@ -35,7 +35,12 @@ from reflector.pipelines.multitrack import (
 from reflector.settings import get_settings
 from reflector_testkit.problems import problem
 from reflector_testkit.scoring import word_error_rate
-from reflector_testkit.servers import running_client, server_settings, wait_for_status
+from reflector_testkit.servers import (
+    closed_job_of,
+    running_client,
+    server_settings,
+    wait_for_status,
+)
 from reflector_testkit.tracks import Speaker, TrackMeeting, speak_meeting, write_tracks
 
 LENGTH = 40.0
@@ -406,6 +411,7 @@ def test_a_multitrack_job_cut_off_mid_way_resumes_after_a_restart(tmp_path, trac
             client.post(f"/v1/transcripts/{tid}/tracks", files=_files(tracks))
             assert wait_for_status(client, tid, {"ended", "error"}, 300)["status"] == "ended"
             before = client.get(f"/v1/transcripts/{tid}/segments").json()
+            closed_job_of(client, tid)  # else the runner's closing write could undo the crash
             state = client.app.state.reflector
 
             async def crash() -> None:

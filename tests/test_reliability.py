@@ -30,6 +30,7 @@ from reflector.jobs.submit import TranscriptBusy, create_job
 from reflector.settings import get_settings
 from reflector_testkit.scoring import word_error_rate
 from reflector_testkit.servers import (
+    closed_job_of,
     postgres_database,
     running_client,
     running_server,
@@ -406,6 +407,7 @@ def _restart_scenario(settings, piper_clip) -> None:
         client.post(f"/v1/transcripts/{tid}/upload", params={"filename": "c.wav"},
                     content=piper_clip.path.read_bytes())  # fmt: skip
         wait_for_status(client, tid, {"ended"})
+        closed_job_of(client, tid)  # else the runner's closing write could undo the kill
         state = client.app.state.reflector
 
         async def killed_mid_job() -> None:

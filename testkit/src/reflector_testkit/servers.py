@@ -15,11 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from reflector.api.app import create_app
 from reflector.api.hosts import LOOPBACK_NAMES
 from reflector.db import repository
 from reflector.db.engine import make_engine, make_sessionmaker, sqlite_url, upgrade_database_async
+from reflector.db.tables import JobRow
 from reflector.settings import Settings
 from reflector_testkit.machine import process_memory
 from reflector_testkit.ports import free_port
@@ -120,6 +122,32 @@ def wait_for_status(
         if time.monotonic() > deadline:
             raise AssertionError(f"still {body['status']} after {timeout} s: {body}")
         time.sleep(0.2)
+
+
+def job_of(client: TestClient, tid: str) -> JobRow | None:
+    """The transcript's first job, as the database has it now."""
+    state = client.app.state.reflector
+
+    async def read() -> JobRow | None:
+        async with state.sessions() as session:
+            return await session.scalar(
+                select(JobRow).where(JobRow.transcript_id == tid).order_by(JobRow.created_at)
+            )
+
+    return client.portal.call(read)
+
+
+def closed_job_of(client: TestClient, tid: str, timeout: float = 30) -> JobRow:
+    """The transcript's job once it is closed: the runner marks it done only after the finish
+    stage has committed ``ended`` (so a worker dying in between runs the finish again), so a
+    read right after ``ended`` may still see it running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = job_of(client, tid)
+        if job is not None and job.status not in {"queued", "running"}:
+            return job
+        assert time.monotonic() < deadline, f"the job never closed: {job and job.status}"
+        time.sleep(0.05)
 
 
 def openai_client(url: str):
