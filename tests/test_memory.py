@@ -170,7 +170,7 @@ def test_decodes_of_every_length_do_not_grow_a_process_started_by_the_command():
     one 104 MB with AVX-512 kernels and 59 MB on a CPU without them (smaller kernels)."""
     environ = allocator_env("jemalloc")
     env = {k: v for k, v in environ.items() if "ONEDNN" not in k and "ARENA" not in k}
-    # Both at once, on a thread each: the measure is each process's own memory.
+    # Both at once, a core each: what is measured is each process's own memory.
     processes = {
         mode: subprocess.Popen(
             [sys.executable, "-c", _DECODES_OF_EVERY_LENGTH, mode],
