@@ -15,15 +15,21 @@ from reflector_testkit.meetings import Meeting
 SPOKEN_FORMS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
 
 
+def _normalise(text: str) -> str:
+    text = text.lower().replace("-", " ")
+    text = re.sub(r"[^\w\s']", " ", text)
+    return " ".join(SPOKEN_FORMS.get(word, word) for word in text.split())
+
+
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """WER after lower-casing and removing punctuation, as is usual for ASR scoring."""
+    return jiwer.wer(_normalise(reference), _normalise(hypothesis))
 
-    def normalise(text: str) -> str:
-        text = text.lower().replace("-", " ")
-        text = re.sub(r"[^\w\s']", " ", text)
-        return " ".join(SPOKEN_FORMS.get(word, word) for word in text.split())
 
-    return jiwer.wer(normalise(reference), normalise(hypothesis))
+def deleted_words(reference: str, hypothesis: str) -> int:
+    """Words of ``reference`` that ``hypothesis`` leaves out (the WER's deletions): what a
+    lost turn adds to, where a misheard word is a substitution."""
+    return jiwer.process_words(_normalise(reference), _normalise(hypothesis)).deletions
 
 
 def paired_difference(differences: Sequence[float]) -> dict:
