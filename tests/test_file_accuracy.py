@@ -1,4 +1,4 @@
-"""File transcription is never less accurate than a bare faster-whisper call with its own VAD.
+"""File transcription loses no turn that a bare faster-whisper call with its own VAD keeps.
 
 Both read the same audio with the same model files; the bare call is
 ``WhisperModel.transcribe(audio, vad_filter=True)`` (sequential decoding, timestamps, the
