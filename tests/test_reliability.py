@@ -31,6 +31,7 @@ from reflector.settings import get_settings
 from reflector_testkit.scoring import word_error_rate
 from reflector_testkit.servers import (
     closed_job_of,
+    job_of,
     postgres_database,
     running_client,
     running_server,
@@ -476,13 +477,7 @@ def test_a_bomb_upload_is_refused_or_fails_its_job_once(tmp_path):
             done = wait_for_status(client, tid, {"ended", "error"}, timeout=60)
             assert done["status"] == "error"
             assert "longer than the limit of 10 min" in done["error"]
-            state = client.app.state.reflector
-
-            async def job() -> JobRow:
-                async with state.sessions() as session:
-                    return await session.scalar(select(JobRow).where(JobRow.transcript_id == tid))
-
-            failed = client.portal.call(job)
+            failed = job_of(client, tid)
             # Failed once, for good: no worker picks it up again.
             assert failed.status == "failed" and failed.attempts == 1
 

@@ -22,6 +22,7 @@ from reflector.api.hosts import LOOPBACK_NAMES
 from reflector.db import repository
 from reflector.db.engine import make_engine, make_sessionmaker, sqlite_url, upgrade_database_async
 from reflector.db.tables import JobRow
+from reflector.jobs.recovery import ACTIVE_STATUSES
 from reflector.settings import Settings
 from reflector_testkit.machine import process_memory
 from reflector_testkit.ports import free_port
@@ -144,7 +145,7 @@ def closed_job_of(client: TestClient, tid: str, timeout: float = 30) -> JobRow:
     deadline = time.monotonic() + timeout
     while True:
         job = job_of(client, tid)
-        if job is not None and job.status not in {"queued", "running"}:
+        if job is not None and job.status not in ACTIVE_STATUSES:
             return job
         assert time.monotonic() < deadline, f"the job never closed: {job and job.status}"
         time.sleep(0.05)
