@@ -813,7 +813,14 @@ def test_a_processed_upload_is_delivered_by_the_server(tmp_path, piper_clip, rec
             assert app.post(f"/v1/transcripts/{tid}/process").status_code == 202
             wait_for_status(app, tid, {"ended"}, timeout=180)
             [_, reprocessed] = receiver.wait_for(2, timeout=30)
-            log = app.get(f"/v1/webhooks/{hook['id']}/deliveries").json()
+            # The sender records a delivery once the receiver has answered: a moment later.
+            deadline = time.monotonic() + 10
+            while True:
+                log = app.get(f"/v1/webhooks/{hook['id']}/deliveries").json()
+                if all(d["status"] != "sending" for d in log["items"]):
+                    break
+                assert time.monotonic() < deadline, log
+                time.sleep(0.05)
     for request in (completed, reprocessed):
         assert verify(hook["secret"], request.body, request.headers["reflector-signature"])
     first = WEBHOOK_PAYLOAD.validate_json(completed.body)
